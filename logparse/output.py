@@ -1,0 +1,261 @@
+"""Write rows as table / csv / json / jsonl / parquet: the single renderer every command uses.
+
+Rows are dicts with str/int/float/bool/None/list/dict values. JSON is written with
+``json.dumps`` (not pandas: its ``to_json`` escapes ``/``). Files are written whole or not
+at all: a temporary file beside the target is renamed into place on success.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import OutputError
+
+FORMATS = ("table", "csv", "json", "jsonl", "parquet")
+STREAM_FORMATS = ("table", "csv", "json", "jsonl")
+
+#: Widths of the fixed-width table per column name; other columns get 16.
+TABLE_WIDTHS = {
+    "source": 40,
+    "host": 10,
+    "role": 10,
+    "line": 7,
+    "end_line": 7,
+    "timestamp": 23,
+    "level": 5,
+    "logger": 34,
+    "thread": 24,
+    "ndc": 20,
+    "logid": 8,
+    "seq": 14,
+    "event": 24,
+    "severity": 8,
+    "count": 6,
+    "vm": 12,
+}
+
+
+def _cell_csv(v: Any) -> Any:
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else v
+
+
+def _cell_table(v: Any, width: int | None) -> str:
+    if v is None:
+        s = ""
+    elif isinstance(v, (list, tuple)):
+        s = ",".join(str(x) for x in v)
+    elif isinstance(v, dict):
+        s = json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
+    elif isinstance(v, bool):
+        s = "true" if v else "false"
+    elif isinstance(v, float):
+        s = f"{v:.4g}"
+    else:
+        s = str(v)
+    if "\n" in s or "\t" in s or "\r" in s:
+        s = s.replace("\r", "").replace("\t", " ").replace("\n", " ⏎ ")
+    if width is not None and len(s) > width:
+        s = s[: width - 1] + "…"
+    return s
+
+
+class RowWriter:
+    """Stream rows to a text stream in one format. ``close()`` writes any trailer.
+
+    :param header: write the csv header / json opening bracket (False for the parts that
+        parallel workers write; the parent writes them).
+    """
+
+    def __init__(self, out: IO[str], fmt: str, columns: Sequence[str], *, header: bool = True,
+                 table_last_free: bool = True):
+        if fmt not in STREAM_FORMATS:
+            raise OutputError(f"format {fmt!r} cannot be streamed")
+        self.out = out
+        self.fmt = fmt
+        self.columns = list(columns)
+        self.header = header
+        self.count = 0
+        self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+        self._widths = [TABLE_WIDTHS.get(c, 16) for c in self.columns]
+        if table_last_free and self._widths:
+            self._widths[-1] = 0  # the last column is not cut
+        if header:
+            if fmt == "csv":
+                self._csv.writerow(self.columns)  # type: ignore[union-attr]
+            elif fmt == "json":
+                out.write("[")
+            elif fmt == "table":
+                out.write(self._table_line(self.columns) + "\n")
+
+    def _table_line(self, values: Sequence[Any]) -> str:
+        cells = []
+        last = len(values) - 1
+        for i, (v, w) in enumerate(zip(values, self._widths, strict=True)):
+            s = _cell_table(v, w or None)
+            cells.append(s if i == last else s.ljust(w))
+        return " ".join(cells).rstrip()
+
+    def write(self, row: dict[str, Any]) -> None:
+        fmt = self.fmt
+        if fmt == "jsonl":
+            self.out.write(json.dumps(row, ensure_ascii=False, default=str))
+            self.out.write("\n")
+        elif fmt == "json":
+            self.out.write(("\n" if self.count == 0 and self.header else ",\n")
+                           + json.dumps(row, ensure_ascii=False, default=str))
+        elif fmt == "csv":
+            self._csv.writerow([_cell_csv(row.get(c)) for c in self.columns])  # type: ignore[union-attr]
+        else:
+            self.out.write(self._table_line([row.get(c) for c in self.columns]) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self.fmt == "json" and self.header:
+            self.out.write("\n]\n" if self.count else "]\n")
+
+
+@contextlib.contextmanager
+def open_output(path: str | Path, *, binary: bool = False) -> Iterator[IO[Any]]:
+    """Open ``path`` for writing, or stdout for ``-``; files appear whole or not at all."""
+    if str(path) == "-":
+        if binary:
+            yield sys.stdout.buffer
+        else:
+            yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        raise OutputError(f"{path}: directory {target.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fp:
+            yield fp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str, output: str | Path = "-") -> int:
+    """Write ``rows`` to ``output`` in ``fmt``; returns the number of rows written.
+
+    :raises OutputError: unknown format, parquet to stdout, or the target cannot be written.
+    """
+    if fmt == "parquet":
+        return write_parquet(rows, columns, output)
+    if fmt not in STREAM_FORMATS:
+        raise OutputError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    try:
+        with open_output(output) as out:
+            w = RowWriter(out, fmt, columns)
+            for row in rows:
+                w.write(row)
+            w.close()
+            return w.count
+    except OSError as e:
+        raise OutputError(f"{output}: {e.strerror or e}") from e
+
+
+def _arrow_value(v: Any) -> Any:
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False, default=str)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+#: Arrow types of well-known columns; other columns are inferred from the first batch.
+_ARROW_TYPES = {
+    "line": "int64",
+    "end_line": "int64",
+    "jobs": "list<int64>",
+    "ctx": "list<string>",
+    "vms": "list<string>",
+}
+
+
+def _arrow_schema(columns: Sequence[str], first: dict[str, list[Any]]) -> Any:
+    import pyarrow as pa
+
+    fields = []
+    for c in columns:
+        t = _ARROW_TYPES.get(c)
+        if t == "int64":
+            fields.append(pa.field(c, pa.int64()))
+        elif t == "list<int64>":
+            fields.append(pa.field(c, pa.list_(pa.int64())))
+        elif t == "list<string>":
+            fields.append(pa.field(c, pa.list_(pa.string())))
+        else:
+            inferred = pa.array(first[c]).type if first[c] else pa.string()
+            if pa.types.is_null(inferred) or (pa.types.is_list(inferred) and pa.types.is_null(inferred.value_type)):
+                inferred = pa.list_(pa.string()) if pa.types.is_list(inferred) else pa.string()
+            fields.append(pa.field(c, inferred))
+    return pa.schema(fields)
+
+
+def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output: str | Path,
+                  batch_rows: int = 50_000) -> int:
+    """Write rows to a Parquet file in batches (bounded memory). Dict values become JSON text."""
+    if str(output) == "-":
+        raise OutputError("parquet output needs a file: use -o FILE.parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 0
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    try:
+        with open_output(output, binary=True) as fp:
+            batch: dict[str, list[Any]] = {c: [] for c in columns}
+
+            def flush() -> None:
+                nonlocal writer, schema
+                if not batch[columns[0]]:
+                    return
+                if schema is None:
+                    schema = _arrow_schema(columns, batch)
+                    writer = pq.ParquetWriter(fp, schema)
+                table = pa.table(batch, schema=schema)
+                writer.write_table(table)  # type: ignore[union-attr]
+                for c in columns:
+                    batch[c].clear()
+
+            for row in rows:
+                for c in columns:
+                    batch[c].append(_arrow_value(row.get(c)))
+                n += 1
+                if n % batch_rows == 0:
+                    flush()
+            flush()
+            if writer is None:
+                writer = pq.ParquetWriter(fp, _arrow_schema(columns, batch))
+            writer.close()
+    except OSError as e:
+        raise OutputError(f"{output}: {e.strerror or e}") from e
+    return n
+
+
+def render_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
+    """Return rows rendered in a streamable format as a string (tests, reports)."""
+    buf = io.StringIO()
+    w = RowWriter(buf, fmt, columns)
+    for row in rows:
+        w.write(row)
+    w.close()
+    return buf.getvalue()

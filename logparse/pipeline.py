@@ -1,0 +1,303 @@
+"""Run the record parser over many inputs, sequentially or in worker processes.
+
+Parallel work is split into *units*: a compressed file is one unit; a large plain file is
+cut into byte ranges whose boundaries are moved forward to the next record header, so a
+record (a whole stack trace) is never split between workers. Each worker writes its rows,
+already rendered, to a temporary part file and returns only its line counts; the parent
+concatenates the parts in input order. Workers never pickle records back (STYLE §2.11:
+pickling every record drops 2 processes to 79 MB/s).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .models import RECORD_COLUMNS, FileStats, Record
+from .output import RowWriter, open_output, write_parquet
+from .patterns import Patterns, load_patterns
+from .records import LEVEL_RANK, RecordReader, TimeShift, iter_file_records
+from .sources import LogFile, is_compressed
+
+UNIT_BYTES = 32 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """``--since`` / ``--until`` (ISO prefixes, inclusive / exclusive) and ``--level``."""
+
+    since: str | None = None
+    until: str | None = None
+    level: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.since or self.until or self.level)
+
+    def apply(self, records: Iterable[Record]) -> Iterator[Record]:
+        """Yield the records that pass; a record without a timestamp uses the last seen one."""
+        if not self.active:
+            yield from records
+            return
+        since, until = self.since, self.until
+        minimum = LEVEL_RANK[self.level] if self.level else None
+        last_ts: str | None = None
+        for r in records:
+            ts = r.timestamp or last_ts
+            if r.timestamp:
+                last_ts = r.timestamp
+            if since is not None and (ts is None or ts < since):
+                continue
+            if until is not None and ts is not None and ts >= until:
+                continue
+            if minimum is not None and r.level is not None and LEVEL_RANK.get(r.level, 0) < minimum:
+                continue
+            if minimum is not None and r.level is None:
+                continue
+            yield r
+
+
+def normalize_time_bound(value: str) -> str:
+    """Turn ``2013-08-07``, ``2013-08-07 10:00`` or ``2013-08-07T10:00:00,5`` into an ISO prefix."""
+    v = value.strip().replace(" ", "T", 1).replace(",", ".")
+    return v
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A piece of work: a whole file, or a record-aligned byte range of a plain file."""
+
+    index: int
+    file: LogFile
+    start: int = 0
+    length: int | None = None
+    first_line: int = 1
+
+
+def _header_offsets(lf: LogFile, patterns: Patterns, approx: Sequence[int], size: int) -> list[int]:
+    """Move each approximate offset forward to the start of the next record header."""
+    reader = RecordReader(lf, patterns, FileStats(lf.source, lf.host, lf.role))
+    out: list[int] = []
+    assert lf.path is not None
+    with open(lf.path, "rb") as fp:
+        first = fp.readline().decode("utf-8", "replace").rstrip("\r\n")
+        prefix = reader._sniff_prefix(first)
+        for off in approx:
+            fp.seek(off - 1)
+            fp.readline()  # finish the line the offset falls into
+            while True:
+                pos = fp.tell()
+                raw = fp.readline()
+                if not raw:
+                    pos = size
+                    break
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if prefix is not None:
+                    pm = prefix.match(line)
+                    if pm is not None:
+                        line = pm.group(prefix.idx[6])
+                if line and line[0] not in " \t" and reader.match(line) is not None:
+                    break
+            if (not out or pos > out[-1]) and pos < size:
+                out.append(pos)
+    return out
+
+
+def _count_newlines(path: Path, offsets: Sequence[int]) -> list[int]:
+    """Number of ``\\n`` before each offset (offsets ascending), in one pass."""
+    counts = []
+    total = 0
+    pos = 0
+    with open(path, "rb") as fp:
+        for off in offsets:
+            while pos < off:
+                block = fp.read(min(8 << 20, off - pos))
+                if not block:
+                    break
+                total += block.count(b"\n")
+                pos += len(block)
+            counts.append(total)
+    return counts
+
+
+def plan_units(files: Sequence[LogFile], patterns: Patterns, jobs: int, unit_bytes: int = UNIT_BYTES) -> list[Unit]:
+    """Split inputs into units; plain files larger than ``unit_bytes`` are cut (jobs > 1)."""
+    units: list[Unit] = []
+    for lf in files:
+        if jobs > 1 and lf.path is not None and not is_compressed(lf.path):
+            size = lf.path.stat().st_size
+            if size > unit_bytes * 3 // 2:
+                approx = list(range(unit_bytes, size, unit_bytes))
+                cuts = _header_offsets(lf, patterns, approx, size)
+                lines = _count_newlines(lf.path, cuts)
+                bounds = [0, *cuts, size]
+                firsts = [1] + [n + 1 for n in lines]
+                for i in range(len(bounds) - 1):
+                    units.append(Unit(len(units), lf, bounds[i], bounds[i + 1] - bounds[i], firsts[i]))
+                continue
+        units.append(Unit(len(units), lf))
+    return units
+
+
+# -- workers -------------------------------------------------------------------------------
+_W: dict[str, Any] = {}
+
+
+def _init_worker(pattern_dirs: Sequence[str], tz: dict[str, str] | None, rfilter: RecordFilter,
+                 fmt: str, columns: Sequence[str], tmpdir: str, encoding: str) -> None:
+    _W["patterns"] = load_patterns(pattern_dirs)
+    _W["timeshift"] = TimeShift(tz) if tz else None
+    _W["filter"] = rfilter
+    _W["fmt"] = fmt
+    _W["columns"] = columns
+    _W["tmpdir"] = tmpdir
+    _W["encoding"] = encoding
+
+
+def _run_unit(unit: Unit) -> tuple[int, str, FileStats, int]:
+    lf = unit.file
+    stats = FileStats(lf.source, lf.host, lf.role)
+    records = iter_file_records(
+        lf, _W["patterns"], stats, start=unit.start, length=unit.length,
+        first_line=unit.first_line, timeshift=_W["timeshift"], encoding=_W["encoding"],
+    )
+    rows = (r.as_dict() for r in _W["filter"].apply(records))
+    fmt = _W["fmt"]
+    fd, part = tempfile.mkstemp(dir=_W["tmpdir"], suffix=f".{unit.index}.part")
+    os.close(fd)
+    if fmt == "parquet":
+        n = write_parquet(rows, _W["columns"], part)
+    else:
+        with open(part, "w", encoding="utf-8", newline="") as out:
+            w = RowWriter(out, fmt, _W["columns"], header=False)
+            for row in rows:
+                w.write(row)
+            n = w.count
+    return unit.index, part, stats, n
+
+
+def run_parse(
+    files: Sequence[LogFile],
+    patterns: Patterns,
+    *,
+    fmt: str = "jsonl",
+    output: str | Path = "-",
+    jobs: int = 1,
+    pattern_dirs: Sequence[str] = (),
+    tz: dict[str, str] | None = None,
+    rfilter: RecordFilter | None = None,
+    columns: Sequence[str] = RECORD_COLUMNS,
+    encoding: str = "utf-8",
+    progress: Callable[[int], None] | None = None,
+    unit_bytes: int = UNIT_BYTES,
+) -> tuple[list[FileStats], int]:
+    """Parse ``files`` and write every record as a row; return per-file stats and row count.
+
+    Sequential and parallel runs write byte-identical output.
+    """
+    rfilter = rfilter or RecordFilter()
+    timeshift = TimeShift(tz) if tz else None
+    per_file: dict[str, FileStats] = {}
+    order: list[str] = []
+
+    def stats_for(lf: LogFile) -> FileStats:
+        key = lf.source
+        if key not in per_file:
+            per_file[key] = FileStats(lf.source, lf.host, lf.role)
+            order.append(key)
+        return per_file[key]
+
+    if jobs <= 1 or any(lf.path is None for lf in files):
+        total = 0
+
+        def all_rows() -> Iterator[dict[str, Any]]:
+            for lf in files:
+                st = stats_for(lf)
+                done = 0
+                for r in rfilter.apply(iter_file_records(lf, patterns, st, timeshift=timeshift, encoding=encoding)):
+                    yield r.as_dict()
+                    if progress is not None and st.bytes_read - done > (8 << 20):
+                        progress(st.bytes_read - done)
+                        done = st.bytes_read
+                if progress is not None:
+                    progress(st.bytes_read - done)
+
+        if fmt == "parquet":
+            total = write_parquet(all_rows(), columns, output)
+        else:
+            with open_output(output) as out:
+                w = RowWriter(out, fmt, columns)
+                for row in all_rows():
+                    w.write(row)
+                w.close()
+                total = w.count
+        return [per_file[k] for k in order], total
+
+    units = plan_units(files, patterns, jobs, unit_bytes)
+    for u in units:
+        stats_for(u.file)
+    total = 0
+    out_dir = Path(output).parent if str(output) != "-" else None
+    with tempfile.TemporaryDirectory(prefix="logparse-", dir=out_dir) as tmpdir:
+        ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
+        with ctx.Pool(
+            jobs,
+            initializer=_init_worker,
+            initargs=([str(d) for d in pattern_dirs], tz, rfilter, fmt, tuple(columns), tmpdir, encoding),
+        ) as pool:
+            results = pool.imap(_run_unit, units, chunksize=1)
+            if fmt == "parquet":
+                total = _merge_parquet(results, units, stats_for, columns, output, progress)
+            else:
+                with open_output(output) as out:
+                    w = RowWriter(out, fmt, columns)  # header / opening bracket only
+                    first_part = True
+                    for idx, part, st, n in results:
+                        stats_for(units[idx].file).add(st)
+                        if n:
+                            if fmt == "json":
+                                out.write("\n" if first_part else ",\n")
+                            with open(part, encoding="utf-8", newline="") as fp:
+                                shutil.copyfileobj(fp, out, 1 << 20)
+                            first_part = False
+                        os.unlink(part)
+                        total += n
+                        if progress is not None:
+                            progress(st.bytes_read)
+                    w.count = total
+                    w.close()
+    return [per_file[k] for k in order], total
+
+
+def _merge_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Sequence[Unit],
+                   stats_for: Callable[[LogFile], FileStats], columns: Sequence[str],
+                   output: str | Path, progress: Callable[[int], None] | None) -> int:
+    import pyarrow.parquet as pq
+
+    total = 0
+    writer = None
+    with open_output(output, binary=True) as fp:
+        for idx, part, st, n in results:
+            stats_for(units[idx].file).add(st)
+            pf = pq.ParquetFile(part)
+            for batch in pf.iter_batches(batch_size=50_000):
+                if writer is None:
+                    writer = pq.ParquetWriter(fp, batch.schema)
+                if batch.schema != writer.schema:
+                    batch = batch.cast(writer.schema)
+                writer.write_batch(batch)
+            if writer is None and n == 0:
+                writer = pq.ParquetWriter(fp, pf.schema_arrow)
+            os.unlink(part)
+            total += n
+            if progress is not None:
+                progress(st.bytes_read)
+        if writer is not None:
+            writer.close()
+    return total

@@ -1,0 +1,466 @@
+"""Split physical lines into logical records (lnav-style multiline).
+
+A line matching a header format of the file's role starts a record; every other line is
+a continuation of the record before it (stack frames, ``Caused by:``, XML dumps, wrapped
+text). Lines before the first header of a file are **orphans**: kept as one record of
+kind ``orphan`` and counted, never dropped. Raw agent-runner lines that 2.2/3.0 write
+into agent.log through stdout (ref §1.5) are orphans too, not continuations.
+
+This is the hot path over gigabytes: one compiled regex per header line (the last format
+that matched is tried first), ``in`` checks before any id regex, and no pandas.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from .models import FileStats, Record
+from .patterns import FormatSpec, Patterns, load_patterns
+from .sources import LogFile, discover, iter_lines
+
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+LEVEL_RANK = {lv: i for i, lv in enumerate(LEVELS)}
+
+# Ids inside the NDC / message (ref §7 "Job / context ids", §2.1 Seq).
+CTX_RE = re.compile(r"ctx-[0-9a-f]{8}")
+JOB_RE = re.compile(r"\bjob-\s?(\d+)|AsyncJobVO:? \{id:\s?(\d+)")
+SEQ_RE = re.compile(r"\bSeqA? (\d+)-(-?\d+):")
+# Instance names (i-<account>-<id>-VM, r-/s-/v-<id>-VM), ref §4.3.
+VM_RE = re.compile(r"\b(?:i-\d+-\d+|[rsv]-\d+)-VM\b")
+# Anchored variants used after a str.find(): a pattern starting with \b or an
+# alternation gets no literal-prefix scan in `re`, so findall over a 1 KB JSON line costs
+# ~12 µs; finding the literal first and matching there costs ~1 µs (measured).
+_JOB_AT = re.compile(r"job-\s?(\d+)")
+_ASYNCJOB_AT = re.compile(r"AsyncJobVO:? \{id:\s?(\d+)")
+_SEQ_AT = re.compile(r"SeqA? (\d+)-(-?\d+):")
+
+
+def find_vms(text: str) -> tuple[str, ...]:
+    """Instance names in ``text``, first-seen order, without duplicates."""
+    out: list[str] = []
+    pos = 0
+    search = VM_RE.search
+    while True:
+        i = text.find("-VM", pos)
+        if i < 0:
+            return tuple(out)
+        m = search(text, max(0, i - 24), i + 3)
+        if m is not None:
+            name = m.group()
+            if name not in out:
+                out.append(name)
+        pos = i + 3
+
+
+def find_jobs(text: str, jobs: list[int]) -> list[int]:
+    """Append the job ids of ``text`` (``job-N``, ``job- N``, ``AsyncJobVO {id:N``) to ``jobs``."""
+    pos = 0
+    while True:
+        i = text.find("job-", pos)
+        if i < 0:
+            break
+        if i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_"):
+            m = _JOB_AT.match(text, i)
+            if m is not None:
+                j = int(m.group(1))
+                if j not in jobs:
+                    jobs.append(j)
+        pos = i + 4
+    i = text.find("AsyncJobVO")
+    if i >= 0:
+        m = _ASYNCJOB_AT.match(text, i)
+        if m is not None:
+            j = int(m.group(1))
+            if j not in jobs:
+                jobs.append(j)
+    return jobs
+
+
+def find_seq(text: str) -> str | None:
+    """The ``h-n`` of the first ``Seq h-n:`` / ``SeqA h-n:`` in ``text``."""
+    pos = 0
+    while True:
+        i = text.find("Seq", pos)
+        if i < 0:
+            return None
+        if i == 0 or not text[i - 1].isalnum():
+            m = _SEQ_AT.match(text, i)
+            if m is not None:
+                return f"{m.group(1)}-{m.group(2)}"
+        pos = i + 3
+
+# Raw lines the 2.2/3.0 agent runner writes to agent.log via stdout (ref §1.5).
+RUNNER_PREFIXES = (
+    "Agent started.",
+    "Agent exited with return code",
+    "Restarting agent",
+    "Starting agent",
+    "Stopping agent",
+)
+_RUNNER_FIRST = frozenset(p[0] for p in RUNNER_PREFIXES)
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+_NULL_NDC = frozenset({"null", "", "[]"})
+
+
+def _norm_log4j(ts: str) -> str:
+    # 2012-03-01 14:02:11,102 / 2024-03-01T10:00:00,123 / 2012-03-01 14:02:12.345
+    return f"{ts[:10]}T{ts[11:19]}.{ts[20:23]}"
+
+
+@dataclass(slots=True)
+class _Compiled:
+    spec: FormatSpec
+    match: Callable[[str], re.Match[str] | None]
+    idx: tuple[int, ...]  # group numbers: timestamp, level, logger, thread, ndc, logid, message (0 = absent)
+
+
+def _compile_formats(specs: Iterable[FormatSpec]) -> list[_Compiled]:
+    out = []
+    names = ("timestamp", "level", "logger", "thread", "ndc", "logid", "message")
+    for s in specs:
+        gi = s.regex.groupindex
+        out.append(_Compiled(s, s.regex.match, tuple(gi.get(n, 0) for n in names)))
+    return out
+
+
+class TimeShift:
+    """Convert naive local timestamps of a host to UTC (``--tz``).
+
+    :param zones: ``{"*": "Europe/Madrid"}`` for every host, ``{"kvm01": "UTC"}`` per host.
+    """
+
+    def __init__(self, zones: dict[str, str]):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from .errors import InputError
+
+        self._zones = {}
+        for host, name in zones.items():
+            try:
+                self._zones[host] = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError) as e:
+                raise InputError(f"--tz: unknown time zone {name!r}") from e
+
+    def for_host(self, host: str) -> Callable[[str], str] | None:
+        zone = self._zones.get(host, self._zones.get("*"))
+        if zone is None:
+            return None
+
+        def convert(ts: str) -> str:
+            dt = datetime.fromisoformat(ts).replace(tzinfo=zone).astimezone(timezone.utc)
+            return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+        return convert
+
+
+class RecordReader:
+    """Turn the lines of one file into records. One instance per file (or byte range)."""
+
+    def __init__(
+        self,
+        lf: LogFile,
+        patterns: Patterns,
+        stats: FileStats,
+        *,
+        first_line: int = 1,
+        convert_ts: Callable[[str], str] | None = None,
+        year_hint: int | None = None,
+    ):
+        self.lf = lf
+        self.stats = stats
+        self.formats = _compile_formats(patterns.formats_for(lf.role))
+        self.prefixes = _compile_formats(patterns.prefixes_for(lf.role))
+        self.first_line = first_line
+        self.convert_ts = convert_ts
+        self.year = year_hint
+        self._last_month = 0
+        self._src = lf.source
+        self._host = lf.host
+        self._role = lf.role
+
+    # -- header detection ------------------------------------------------------------
+    def match(self, line: str) -> tuple[_Compiled, re.Match[str]] | None:
+        """Return the format and match when ``line`` is a record header."""
+        for cf in self.formats:
+            m = cf.match(line)
+            if m is not None:
+                # Most-recently-used first: a file is nearly always one layout.
+                if cf is not self.formats[0]:
+                    self.formats.remove(cf)
+                    self.formats.insert(0, cf)
+                return cf, m
+        return None
+
+    def _syslog_ts(self, ts: str) -> str | None:
+        if ts[:4].isdigit():  # short-iso: 2013-08-07T14:02:11+0000
+            return f"{ts[:10]}T{ts[11:19]}.{ts[20:23] if ts[19:20] == '.' else '000'}"
+        mon = _MONTHS.get(ts[:3])
+        if mon is None:
+            return None
+        if self.year is None:
+            self.year = _file_year(self.lf)
+        if mon < self._last_month and self._last_month == 12:
+            self.year += 1
+        self._last_month = mon
+        day = int(ts[4:6])
+        return f"{self.year:04d}-{mon:02d}-{day:02d}T{ts[7:15]}.000"
+
+    # -- the loop ----------------------------------------------------------------------
+    def iter_records(self, lines: Iterable[str]) -> Iterator[Record]:
+        """Yield the records of ``lines`` (numbered from ``first_line``)."""
+        stats = self.stats
+        formats = self.formats
+        strip_prefix = self._sniff_prefix
+        build = self._build
+        orphan_lines: list[str] = []
+        orphan_start = 0
+        cur_lines: list[str] | None = None
+        cur: tuple[_Compiled, re.Match[str], str | None] | None = None
+        cur_start = 0
+        n = self.first_line - 1
+        prefix_mode: _Compiled | None = None
+        prefix_checked = False
+        ws = (" ", "\t")
+        for line in lines:
+            n += 1
+            pts: str | None = None
+            if not prefix_checked and line:
+                prefix_checked = True
+                prefix_mode = strip_prefix(line)
+            if prefix_mode is not None:
+                pm = prefix_mode.match(line)
+                if pm is not None:
+                    pts = pm.group(prefix_mode.idx[0]) if prefix_mode.idx[0] else None
+                    line = pm.group(prefix_mode.idx[6])
+            hit = None
+            if line and line[0] not in ws:
+                for cf in formats:
+                    m = cf.match(line)
+                    if m is not None:
+                        if cf is not formats[0]:
+                            formats.remove(cf)
+                            formats.insert(0, cf)
+                        hit = (cf, m, pts)
+                        break
+                else:
+                    if line[0] in _RUNNER_FIRST and line.startswith(RUNNER_PREFIXES):
+                        # A raw runner line: its own orphan record (ref §1.5).
+                        if cur is not None:
+                            yield build(cur, cur_lines, cur_start, n - 1)  # type: ignore[arg-type]
+                            cur = None
+                            cur_lines = None
+                        elif orphan_lines:
+                            yield self._orphan(orphan_lines, orphan_start)
+                            orphan_lines = []
+                        stats.orphans += 1
+                        if stats.first_orphan is None:
+                            stats.first_orphan = n
+                        yield self._orphan([line], n)
+                        continue
+            if hit is not None:
+                if cur is not None:
+                    yield build(cur, cur_lines, cur_start, n - 1)  # type: ignore[arg-type]
+                elif orphan_lines:
+                    yield self._orphan(orphan_lines, orphan_start)
+                    orphan_lines = []
+                stats.records += 1
+                cur = hit
+                cur_lines = [line]
+                cur_start = n
+            elif cur is not None:
+                stats.continuation += 1
+                cur_lines.append(line)  # type: ignore[union-attr]
+            else:
+                if not orphan_lines:
+                    orphan_start = n
+                    if stats.first_orphan is None:
+                        stats.first_orphan = n
+                stats.orphans += 1
+                orphan_lines.append(line)
+        if cur is not None:
+            yield build(cur, cur_lines, cur_start, n)  # type: ignore[arg-type]
+        elif orphan_lines:
+            yield self._orphan(orphan_lines, orphan_start)
+
+    def _sniff_prefix(self, first: str) -> _Compiled | None:
+        for cf in self.prefixes:
+            m = cf.match(first)
+            if m is not None:
+                return cf
+        return None
+
+    def _orphan(self, lines: list[str], start: int) -> Record:
+        text = "\n".join(lines)
+        vms = find_vms(text) if "-VM" in text else ()
+        return Record(
+            self._src, self._host, self._role, start, start + len(lines) - 1,
+            None, None, None, None, None, (), (), None, None, vms, lines[0], text, "orphan",
+        )
+
+    def _build(
+        self,
+        cur: tuple[_Compiled, re.Match[str], str | None],
+        lines: list[str],
+        start: int,
+        end: int,
+    ) -> Record:
+        cf, m, pts = cur
+        i_ts, i_lv, i_lg, i_th, i_ndc, i_lid, i_msg = cf.idx
+        spec = cf.spec
+        g = (None, *m.groups())  # one C call; index 0 = absent group
+        message = g[i_msg]
+        raw = g[i_ts]
+        if raw:
+            ts: str | None = (
+                f"{raw[:10]}T{raw[11:19]}.{raw[20:23]}" if spec.timestamp == "log4j" else self._other_ts(spec, raw)
+            )
+            if pts is None and self.year is None and raw[:4].isdigit():
+                self.year = int(raw[:4])
+        else:
+            ts = self._syslog_ts(pts) if pts is not None else None
+        if ts is not None and self.convert_ts is not None:
+            ts = self.convert_ts(ts)
+        level = g[i_lv]
+        if level is not None and spec.level_map:
+            level = spec.level_map.get(level, level.upper())
+        ndc = g[i_ndc]
+        ctx: tuple[str, ...] = ()
+        jobs: list[int] | tuple[int, ...] = ()
+        if ndc is not None:
+            if ndc in _NULL_NDC:
+                ndc = None
+            else:
+                if "ctx-" in ndc:
+                    ctx = tuple(CTX_RE.findall(ndc))
+                if "job-" in ndc:
+                    if ndc[:4] == "job-" and ndc[4:].isdigit():
+                        jobs = [int(ndc[4:])]
+                    else:
+                        jobs = find_jobs(ndc, [])
+        if "job-" in message or "AsyncJobVO" in message:
+            jobs = find_jobs(message, list(jobs))
+        seq = find_seq(message) if "Seq" in message else None
+        text = lines[0] if len(lines) == 1 else "\n".join(lines)
+        vms = find_vms(text) if "-VM" in text else ()
+        return Record(
+            self._src, self._host, self._role, start, end, ts, level,
+            g[i_lg] if i_lg else spec.logger, g[i_th], ndc,
+            ctx, tuple(jobs), g[i_lid], seq, vms, message, text, "record", spec.id,
+        )
+
+    def _other_ts(self, spec: FormatSpec, raw: str) -> str | None:
+        if spec.timestamp == "iso":
+            return _norm_log4j(raw) if len(raw) >= 23 else raw
+        if spec.timestamp == "syslog":
+            return self._syslog_ts(raw)
+        return None
+
+
+def _file_year(lf: LogFile) -> int:
+    """Year for syslog lines without one: the file's mtime (deterministic per file)."""
+    if lf.path is not None:
+        try:
+            return datetime.fromtimestamp(os.stat(lf.path).st_mtime, tz=timezone.utc).year
+        except OSError:
+            pass
+    return datetime.now(tz=timezone.utc).year
+
+
+def iter_file_records(
+    lf: LogFile,
+    patterns: Patterns,
+    stats: FileStats,
+    *,
+    start: int = 0,
+    length: int | None = None,
+    first_line: int = 1,
+    timeshift: TimeShift | None = None,
+    encoding: str = "utf-8",
+) -> Iterator[Record]:
+    """Yield the records of one file (or of a byte range of it that starts a record)."""
+    reader = RecordReader(
+        lf, patterns, stats, first_line=first_line,
+        convert_ts=timeshift.for_host(lf.host) if timeshift else None,
+    )
+    yield from reader.iter_records(iter_lines(lf, stats, start=start, length=length, encoding=encoding))
+
+
+def iter_records(
+    paths: Iterable[str | Path] | Iterable[LogFile],
+    patterns: Patterns | None = None,
+    *,
+    hosts: dict[str, str] | None = None,
+    timeshift: TimeShift | None = None,
+    stats: list[FileStats] | None = None,
+    encoding: str = "utf-8",
+) -> Iterator[Record]:
+    """Yield every record of every input, file by file, rotated files oldest first.
+
+    :param paths: files, directories, ``-`` (stdin), or already discovered ``LogFile``\\ s.
+    :param patterns: loaded patterns (default: the bundled set).
+    :param hosts: ``{NAME: PATH}`` host overrides (``--host NAME=PATH``).
+    :param stats: if given, one ``FileStats`` per file is appended as the file is read.
+    :raises InputError: a path is missing or unreadable.
+
+    Example::
+
+        for rec in iter_records(["sample_logs/upgrade-2.2.14"]):
+            if rec.level == "ERROR":
+                print(rec.location, rec.message)
+    """
+    pats = patterns or load_patterns()
+    items = list(paths)
+    files: list[LogFile] = (
+        items  # type: ignore[assignment]
+        if items and all(isinstance(p, LogFile) for p in items)
+        else discover(items, hosts)  # type: ignore[arg-type]
+    )
+    for lf in files:
+        st = FileStats(lf.source, lf.host, lf.role)
+        if stats is not None:
+            stats.append(st)
+        yield from iter_file_records(lf, pats, st, timeshift=timeshift, encoding=encoding)
+
+
+def parse_line(line: str, patterns: Patterns, role: str = "management") -> Record | None:
+    """Parse a single header line (used by pattern checks and tests)."""
+    lf = LogFile(None, "<sample>", "sample", role)
+    reader = RecordReader(lf, patterns, FileStats("<sample>", "sample", role), year_hint=2000)
+    recs = list(reader.iter_records(line.split("\n")))
+    for r in recs:
+        if r.kind == "record":
+            return r
+    return None
+
+
+def parse_text(text: str, patterns: Patterns, role: str = "management", source: str = "<text>") -> list[Record]:
+    """Parse a block of text (several lines) into records."""
+    lf = LogFile(None, source, "sample", role)
+    stats = FileStats(source, "sample", role)
+    reader = RecordReader(lf, patterns, stats, year_hint=2000)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    stats.lines = len(lines)
+    return list(reader.iter_records(lines))
+
+
+def level_at_least(level: str | None, minimum: str) -> bool:
+    """True when ``level`` is at or above ``minimum`` (records without level pass)."""
+    if level is None:
+        return True
+    return LEVEL_RANK.get(level, 0) >= LEVEL_RANK[minimum]
+
+
+def shift_iso(ts: str, seconds: float) -> str:
+    """Return ISO timestamp ``ts`` moved by ``seconds`` (millisecond precision)."""
+    dt = datetime.fromisoformat(ts.rstrip("Z")) + timedelta(seconds=seconds)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}" + ("Z" if ts.endswith("Z") else "")

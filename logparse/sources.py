@@ -1,0 +1,323 @@
+"""Find log files, give each a role and a host, and stream their lines.
+
+* Compression is recognised by magic bytes (gzip, bzip2, xz), never by name, so
+  ``cat x.gz | logparse parse -`` works.
+* Bytes are decoded as UTF-8 with replacement: latin-1 and NUL garbage never crash.
+* Lines are split on ``\\n`` only; a ``\\r`` before it (CRLF) is dropped.
+* A corrupt or truncated compressed stream yields everything readable before the damage
+  and records a warning naming the file (``FileStats.warnings``).
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import fnmatch
+import lzma
+import os
+import re
+import sys
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import InputError
+from .models import FileStats
+
+CHUNK = 1 << 20
+
+GZIP_MAGIC = b"\x1f\x8b"
+BZ2_MAGIC = b"BZh"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+
+# File names we pick when walking a directory (issue #2 item 2). Checked against the
+# basename; rotated suffixes (.1, .2013-08-05, .gz) are allowed after each.
+_ROLE_GLOBS: tuple[tuple[str, str], ...] = (
+    ("management-server.log*", "management"),
+    ("api-server.log*", "management"),
+    ("apilog.log*", "management"),
+    ("catalina.out*", "management"),
+    ("agent.log*", "agent"),
+    ("cloudstack-agent.out*", "agent"),
+    ("cloudstack-agent.err*", "agent"),
+    ("cloud-agent.out*", "agent"),
+    ("libvirtd.log*", "libvirt"),
+)
+
+# Folder names that say nothing about which machine a log came from.
+_GENERIC_DIRS = frozenset(
+    {
+        "",
+        "/",
+        ".",
+        "var",
+        "log",
+        "logs",
+        "cloud",
+        "cloudstack",
+        "management",
+        "agent",
+        "libvirt",
+        "qemu",
+        "tmp",
+        "sample_logs",
+        "bundle",
+        "support-bundle",
+    }
+)
+
+_DATE_SUFFIX = re.compile(r"\.(\d{4}-\d{2}-\d{2})(?:\.(?:gz|bz2|xz))?$")
+_NUM_SUFFIX = re.compile(r"\.(\d+)(?:\.(?:gz|bz2|xz))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """One input: where it is, how it is shown, which machine and role it belongs to."""
+
+    path: Path | None  # None for stdin
+    source: str  # the path as typed / found, or "<stdin>"
+    host: str
+    role: str
+
+
+def role_for(path: Path) -> str | None:
+    """Return the role of a log file from its name, or None when it is not a known log."""
+    name = path.name
+    for glob, role in _ROLE_GLOBS:
+        if fnmatch.fnmatchcase(name, glob):
+            return role
+    if path.parent.name == "qemu" and ".log" in name:
+        return "libvirt"
+    return None
+
+
+def infer_host(path: Path) -> str:
+    """Guess the host a log belongs to from its path.
+
+    The first folder above the file that is not a generic log folder wins:
+    ``bundle/kvm01/var/log/cloud/agent/agent.log`` → ``kvm01``;
+    ``kvm02/agent.log`` → ``kvm02``. Falls back to ``localhost``.
+    """
+    for parent in path.parents:
+        name = parent.name
+        if name.lower() not in _GENERIC_DIRS and not name.startswith("."):
+            return name
+    return "localhost"
+
+
+def _rotation_key(path: Path) -> tuple[str, int, str, int]:
+    """Sort key putting rotated files of one log in chronological order.
+
+    ``x.log.2013-08-05.gz`` < ``x.log.2013-08-06.gz`` < ``x.log.3`` < ``x.log.1`` < ``x.log``.
+    """
+    name = path.name
+    m = _DATE_SUFFIX.search(name)
+    if m:
+        return (str(path.parent), 0, m.group(1), 0)
+    m = _NUM_SUFFIX.search(name)
+    if m and not name.endswith(".log"):
+        return (str(path.parent), 1, "", -int(m.group(1)))
+    return (str(path.parent), 2, "", 0)
+
+
+def _base_name(path: Path) -> str:
+    name = _DATE_SUFFIX.sub("", path.name)
+    name = _NUM_SUFFIX.sub("", name) if not name.endswith(".log") else name
+    for ext in (".gz", ".bz2", ".xz"):
+        name = name.removesuffix(ext)
+    return name
+
+
+def discover(
+    paths: Iterable[str | Path],
+    host_overrides: dict[str, str] | None = None,
+) -> list[LogFile]:
+    """Expand files and directories into ``LogFile`` inputs, rotated files in time order.
+
+    Directories are walked recursively and only known CloudStack/libvirt log names are
+    kept; files named explicitly are always kept (role ``other`` when the name is unknown).
+
+    :param paths: files, directories, or ``-`` for stdin.
+    :param host_overrides: ``{NAME: PATH}`` from ``--host NAME=PATH``: files under PATH get
+        host NAME.
+    :raises InputError: a path does not exist, or a directory holds no log file.
+    """
+    out: list[LogFile] = []
+    overrides = [(Path(p).resolve(), name) for name, p in (host_overrides or {}).items()]
+
+    def host_of(p: Path) -> str:
+        rp = p.resolve()
+        best: tuple[int, str] | None = None
+        for root, name in overrides:
+            if rp == root or root in rp.parents:
+                depth = len(root.parts)
+                if best is None or depth > best[0]:
+                    best = (depth, name)
+        return best[1] if best else infer_host(p)
+
+    for raw in paths:
+        if str(raw) == "-":
+            out.append(LogFile(None, "<stdin>", (host_overrides or {}).get("-", "localhost"), "other"))
+            continue
+        p = Path(raw)
+        if p.is_dir():
+            found: list[tuple[Path, str]] = []
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames.sort()
+                for fn in sorted(filenames):
+                    fp = Path(dirpath) / fn
+                    role = role_for(fp)
+                    if role is not None:
+                        found.append((fp, role))
+            if not found:
+                raise InputError(f"{raw}: no CloudStack logs found in this directory")
+            # Group rotated files of one log, oldest first; groups ordered by path.
+            found.sort(key=lambda fr: (str(fr[0].parent), _base_name(fr[0]), _rotation_key(fr[0])))
+            for fp, role in found:
+                out.append(LogFile(fp, str(fp), host_of(fp), role))
+        elif p.exists():
+            out.append(LogFile(p, str(raw), host_of(p), role_for(p) or "other"))
+        else:
+            raise InputError(f"{raw}: no such file or directory")
+    return out
+
+
+def _open(lf: LogFile) -> BinaryIO:
+    if lf.path is None:
+        return sys.stdin.buffer
+    try:
+        return open(lf.path, "rb")  # noqa: SIM115 - closed by the caller
+    except OSError as e:
+        raise InputError(f"{lf.source}: {e.strerror or e}") from e
+
+
+def _decompressed_chunks(
+    fp: BinaryIO, source: str, stats: FileStats, limit: int | None = None
+) -> Iterator[bytes]:
+    """Yield decompressed byte chunks; on damage keep what was readable and warn."""
+    head = fp.read(CHUNK if limit is None else min(CHUNK, limit))
+    remaining = None if limit is None else limit - len(head)
+    if head.startswith(GZIP_MAGIC):
+        kind = "gzip"
+    elif head.startswith(BZ2_MAGIC) and len(head) >= 4 and head[3:4].isdigit():
+        kind = "bzip2"
+    elif head.startswith(XZ_MAGIC):
+        kind = "xz"
+    else:
+        kind = "plain"
+
+    def raw_chunks() -> Iterator[bytes]:
+        nonlocal remaining
+        if head:
+            yield head
+        while remaining is None or remaining > 0:
+            block = fp.read(CHUNK if remaining is None else min(CHUNK, remaining))
+            if not block:
+                return
+            if remaining is not None:
+                remaining -= len(block)
+            yield block
+
+    if kind == "plain":
+        yield from raw_chunks()
+        return
+
+    def new_decoder() -> zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor:
+        if kind == "gzip":
+            return zlib.decompressobj(wbits=31)
+        if kind == "bzip2":
+            return bz2.BZ2Decompressor()
+        return lzma.LZMADecompressor()
+
+    dec = new_decoder()
+    started = False
+    try:
+        for block in raw_chunks():
+            data = block
+            while data:
+                out = dec.decompress(data)
+                started = True
+                if out:
+                    yield out
+                if dec.eof:
+                    data = dec.unused_data
+                    # Concatenated members/streams (gzip -c a >> x.gz); trailing zero
+                    # padding is ignored.
+                    if data and data.strip(b"\x00"):
+                        dec = new_decoder()
+                        started = False
+                    else:
+                        data = b""
+                else:
+                    data = b""
+        if isinstance(dec, zlib._Decompress):
+            tail = dec.flush()
+            if tail:
+                yield tail
+        if started and not dec.eof:
+            stats.warnings.append(
+                f"{source}: {kind} stream is truncated; kept the {stats.lines:,} lines before the cut"
+            )
+    except (zlib.error, OSError, EOFError, lzma.LZMAError) as e:
+        stats.warnings.append(
+            f"{source}: corrupt {kind} data ({e}); kept the lines readable before it"
+        )
+
+
+def iter_lines(
+    lf: LogFile,
+    stats: FileStats,
+    *,
+    start: int = 0,
+    length: int | None = None,
+    encoding: str = "utf-8",
+) -> Iterator[str]:
+    """Yield the lines of ``lf`` without line terminators, counting them in ``stats``.
+
+    :param start: byte offset to start from (plain files only; must be a line start).
+    :param length: number of bytes to read from ``start`` (plain files only).
+    :raises InputError: the file cannot be opened or read.
+    """
+    fp = _open(lf)
+    try:
+        if start:
+            fp.seek(start)
+        decoder = codecs.getincrementaldecoder(encoding)("replace")
+        pending = ""
+        n = 0
+        try:
+            for chunk in _decompressed_chunks(fp, lf.source, stats, length):
+                stats.bytes_read += len(chunk)
+                text = decoder.decode(chunk)
+                if "\r" in text:
+                    text = text.replace("\r\n", "\n")
+                parts = text.split("\n")
+                if pending:
+                    parts[0] = pending + parts[0]
+                pending = parts.pop()
+                if pending.endswith("\r"):
+                    # A CR of a CRLF split across two chunks: keep it, strip it below.
+                    pass
+                n += len(parts)
+                stats.lines = n
+                for line in parts:
+                    yield line.removesuffix("\r") if line.endswith("\r") else line
+        except OSError as e:
+            raise InputError(f"{lf.source}: read error: {e.strerror or e}") from e
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            n += 1
+            stats.lines = n
+            yield pending.removesuffix("\r")
+    finally:
+        if lf.path is not None:
+            fp.close()
+
+
+def is_compressed(path: Path) -> bool:
+    """True when the file starts with a gzip/bzip2/xz magic number."""
+    with open(path, "rb") as fp:
+        head = fp.read(6)
+    return head.startswith((GZIP_MAGIC, BZ2_MAGIC, XZ_MAGIC))
