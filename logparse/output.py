@@ -114,7 +114,7 @@ class RowWriter:
             self.out.write(json.dumps(row, ensure_ascii=False, default=str))
             self.out.write("\n")
         elif fmt == "json":
-            self.out.write(("\n" if self.count == 0 and self.header else ",\n")
+            self.out.write((("\n" if self.header else "") if self.count == 0 else ",\n")
                            + json.dumps(row, ensure_ascii=False, default=str))
         elif fmt == "csv":
             self._csv.writerow([_cell_csv(row.get(c)) for c in self.columns])  # type: ignore[union-attr]
@@ -125,6 +125,12 @@ class RowWriter:
     def close(self) -> None:
         if self.fmt == "json" and self.header:
             self.out.write("\n]\n" if self.count else "]\n")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -141,6 +147,7 @@ def open_output(path: str | Path, *, binary: bool = False) -> Iterator[IO[Any]]:
     if target.parent and not target.parent.exists():
         raise OutputError(f"{path}: directory {target.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fp:
             yield fp

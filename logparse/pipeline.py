@@ -54,7 +54,7 @@ class RecordFilter:
                 last_ts = r.timestamp
             if since is not None and (ts is None or ts < since):
                 continue
-            if until is not None and ts is not None and ts >= until:
+            if until is not None and (ts is None or ts >= until):
                 continue
             if minimum is not None and r.level is not None and LEVEL_RANK.get(r.level, 0) < minimum:
                 continue
@@ -130,7 +130,7 @@ def plan_units(files: Sequence[LogFile], patterns: Patterns, jobs: int, unit_byt
     """Split inputs into units; plain files larger than ``unit_bytes`` are cut (jobs > 1)."""
     units: list[Unit] = []
     for lf in files:
-        if jobs > 1 and lf.path is not None and not is_compressed(lf.path):
+        if jobs > 1 and lf.path is not None and lf.role != "store" and not is_compressed(lf.path):
             size = lf.path.stat().st_size
             if size > unit_bytes * 3 // 2:
                 approx = list(range(unit_bytes, size, unit_bytes))

@@ -386,6 +386,9 @@ def iter_file_records(
     encoding: str = "utf-8",
 ) -> Iterator[Record]:
     """Yield the records of one file (or of a byte range of it that starts a record)."""
+    if lf.role == "store":
+        yield from iter_store_records(lf, stats)
+        return
     reader = RecordReader(
         lf, patterns, stats, first_line=first_line,
         convert_ts=timeshift.for_host(lf.host) if timeshift else None,
@@ -428,6 +431,50 @@ def iter_records(
         if stats is not None:
             stats.append(st)
         yield from iter_file_records(lf, pats, st, timeshift=timeshift, encoding=encoding)
+
+
+_STORE_FIELDS = ("source", "host", "role", "line", "end_line", "timestamp", "level", "logger",
+                 "thread", "ndc", "ctx", "jobs", "logid", "seq", "vms", "message", "text", "kind")
+
+
+def iter_store_records(lf: LogFile, stats: FileStats, batch_size: int = 20_000) -> Iterator[Record]:
+    """Yield the records of a Parquet store written by ``logparse parse -f parquet``.
+
+    Nothing is re-parsed: rows become ``Record`` objects as they were stored.
+
+    :raises InputError: the file is not a logparse store (missing columns) or is corrupt.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .errors import InputError
+
+    assert lf.path is not None
+    try:
+        pf = pq.ParquetFile(lf.path)
+    except (pa.ArrowException, OSError) as e:
+        raise InputError(f"{lf.source}: unreadable Parquet store ({e})") from e
+    missing = [c for c in _STORE_FIELDS if c not in pf.schema_arrow.names]
+    if missing:
+        raise InputError(f"{lf.source}: not a logparse store (missing columns: {', '.join(missing)})")
+    try:
+        for batch in pf.iter_batches(batch_size=batch_size, columns=list(_STORE_FIELDS)):
+            cols = [batch.column(i).to_pylist() for i in range(len(_STORE_FIELDS))]
+            for row in zip(*cols, strict=True):
+                (source, host, role, line, end_line, ts, level, logger, thread, ndc, ctx, jobs,
+                 logid, seq, vms, message, text, kind) = row
+                n = end_line - line + 1
+                stats.lines += n
+                if kind == "orphan":
+                    stats.orphans += n
+                else:
+                    stats.records += 1
+                    stats.continuation += n - 1
+                yield Record(source, host, role, line, end_line, ts, level, logger, thread, ndc,
+                             tuple(ctx or ()), tuple(jobs or ()), logid, seq, tuple(vms or ()),
+                             message, text, kind, None)
+    except (pa.ArrowException, OSError) as e:
+        raise InputError(f"{lf.source}: unreadable Parquet store ({e})") from e
 
 
 def parse_line(line: str, patterns: Patterns, role: str = "management") -> Record | None:

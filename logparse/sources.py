@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import InputError
 from .models import FileStats
@@ -178,7 +178,10 @@ def discover(
             for fp, role in found:
                 out.append(LogFile(fp, str(fp), host_of(fp), role))
         elif p.exists():
-            out.append(LogFile(p, str(raw), host_of(p), role_for(p) or "other"))
+            if role_for(p) is None and is_store(p):
+                out.append(LogFile(p, str(raw), "", "store"))
+            else:
+                out.append(LogFile(p, str(raw), host_of(p), role_for(p) or "other"))
         else:
             raise InputError(f"{raw}: no such file or directory")
     return out
@@ -224,7 +227,7 @@ def _decompressed_chunks(
         yield from raw_chunks()
         return
 
-    def new_decoder() -> zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor:
+    def new_decoder() -> Any:
         if kind == "gzip":
             return zlib.decompressobj(wbits=31)
         if kind == "bzip2":
@@ -252,7 +255,7 @@ def _decompressed_chunks(
                         data = b""
                 else:
                     data = b""
-        if isinstance(dec, zlib._Decompress):
+        if kind == "gzip":
             tail = dec.flush()
             if tail:
                 yield tail
@@ -314,6 +317,18 @@ def iter_lines(
     finally:
         if lf.path is not None:
             fp.close()
+
+
+def is_store(path: Path) -> bool:
+    """True when ``path`` is a Parquet file (a parsed store written by ``parse -f parquet``)."""
+    try:
+        with open(path, "rb") as fp:
+            if fp.read(4) != b"PAR1":
+                return False
+            fp.seek(-4, os.SEEK_END)
+            return fp.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 def is_compressed(path: Path) -> bool:

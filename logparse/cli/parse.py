@@ -50,6 +50,11 @@ def parse(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tup
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    if not quiet:
-        for line in summary_line(stats, time.perf_counter() - t0):
+    lines = summary_line(stats, time.perf_counter() - t0)
+    for line in lines:
+        if not quiet or line.startswith("warning:"):
             click.echo(line, err=True)
+    damaged = [w for s in stats for w in s.warnings]
+    if damaged:
+        # What was readable has been written; the exit code still says the input was damaged.
+        raise click.exceptions.Exit(1)

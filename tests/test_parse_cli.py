@@ -1,0 +1,173 @@
+"""`logparse parse`: formats, accounting summary, parallel == sequential, errors."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from logparse.cli import cli
+from logparse.models import RECORD_COLUMNS
+from logparse.patterns import Patterns
+from logparse.pipeline import RecordFilter, run_parse
+from logparse.sources import discover
+
+MS = """\
+2013-08-07 14:02:11,110 DEBUG [cloud.async.AsyncJobManagerImpl] (Job-Executor-4:job-123) Executing com.cloud.api.commands.StartVMCmd for job-123
+2013-08-07 14:02:11,301 DEBUG [agent.transport.Request] (Job-Executor-4:job-123) Seq 3-1493630987: Sending  { Cmd , MgmtId: 90520732674657, via: 3, Ver: v1, Flags: 100111, [{"StartCommand":{"vm":{"id":5,"name":"i-2-5-VM"},"wait":0}}] }
+2013-08-07 14:02:11,363 ERROR [cloud.vm.VirtualMachineManagerImpl] (Job-Executor-4:job-123) Failed to start instance VM[User|i-2-5-VM]
+com.cloud.utils.exception.CloudRuntimeException: Unable to get answer that is of class com.cloud.agent.api.StartAnswer
+\tat com.cloud.agent.manager.Commands.getAnswer(Commands.java:81)
+2013-08-07 14:02:11,440 DEBUG [cloud.async.AsyncJobManagerImpl] (Job-Executor-4:job-123) Complete async job-123, jobStatus: 2, resultCode: 530, result: null
+"""
+
+
+def _tree(tmp_path: Path) -> Path:
+    ms = tmp_path / "ms1" / "var" / "log" / "cloud" / "management"
+    ms.mkdir(parents=True)
+    (ms / "management-server.log.2013-08-06.gz").write_bytes(gzip.compress(MS.replace("08-07", "08-06").encode()))
+    (ms / "management-server.log").write_text("pasted fragment line\n" + MS)
+    return tmp_path
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "jsonl"])
+def test_parse_every_format(runner: CliRunner, tmp_path: Path, fmt: str) -> None:
+    root = _tree(tmp_path)
+    result = runner.invoke(cli, ["parse", str(root), "-f", fmt], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    if fmt == "jsonl":
+        rows = [json.loads(x) for x in out.splitlines()]
+    elif fmt == "json":
+        rows = json.loads(out)
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(out)))
+    else:
+        assert out.splitlines()[0].split()[:3] == ["source", "host", "role"]
+        rows = out.splitlines()[1:]
+    assert len(rows) == 9  # 4 records per file + 1 orphan block
+    if fmt in ("json", "jsonl"):
+        assert list(rows[0]) == list(RECORD_COLUMNS)
+        # rotated .gz first, then the current file
+        assert rows[0]["source"].endswith(".gz") and rows[0]["host"] == "ms1"
+        assert rows[0]["role"] == "management"
+        assert rows[4]["kind"] == "orphan" and rows[4]["line"] == 1
+        failed = rows[2]
+        assert failed["end_line"] == 5 and failed["vms"] == ["i-2-5-VM"] and failed["jobs"] == [123]
+        assert failed["timestamp"] == "2013-08-06T14:02:11.363"
+    assert "management-server.log: 7 lines = 4 records + 2 continuation + 1 orphan" in result.stderr
+    assert "warning: 1 lines in" in result.stderr
+
+
+def test_parse_parquet_store_round_trip(runner: CliRunner, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    store = tmp_path / "store.parquet"
+    r1 = runner.invoke(cli, ["parse", str(root), "-f", "parquet", "-o", str(store)], catch_exceptions=False)
+    assert r1.exit_code == 0, r1.output
+    a = runner.invoke(cli, ["parse", str(root), "-f", "jsonl"], catch_exceptions=False).stdout
+    b = runner.invoke(cli, ["parse", str(store), "-f", "jsonl"], catch_exceptions=False).stdout
+    assert a == b
+
+
+def test_filters_since_until_level(runner: CliRunner, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    r = runner.invoke(cli, ["parse", str(root), "-f", "jsonl", "--since", "2013-08-07", "--level", "error"])
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [(x["timestamp"], x["level"]) for x in rows] == [("2013-08-07T14:02:11.363", "ERROR")]
+    r = runner.invoke(cli, ["parse", str(root), "-f", "jsonl", "--until", "2013-08-06 14:02:11,302"])
+    assert len(r.stdout.splitlines()) == 2
+
+
+def test_tz_converts_to_utc(runner: CliRunner, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    r = runner.invoke(cli, ["parse", str(root), "-f", "jsonl", "--tz", "ms1=Europe/Madrid"], catch_exceptions=False)
+    first = json.loads(r.stdout.splitlines()[0])
+    assert first["timestamp"] == "2013-08-06T12:02:11.110Z"
+    r = runner.invoke(cli, ["parse", str(root), "--tz", "Mars/Olympus"])
+    assert r.exit_code == 1 and "unknown time zone" in r.stderr
+
+
+def test_parallel_output_identical_to_sequential(tmp_path: Path, patterns: Patterns) -> None:
+    big = tmp_path / "kvm01" / "agent.log"
+    big.parent.mkdir(parents=True)
+    big.write_text("orphan first\n" + MS * 400)
+    (tmp_path / "kvm01" / "agent.log.2013-08-01.gz").write_bytes(gzip.compress((MS * 50).encode()))
+    files = discover([tmp_path])
+    for fmt, suffix in (("jsonl", "jsonl"), ("csv", "csv"), ("json", "json"), ("table", "txt"), ("parquet", "parquet")):
+        seq_out, par_out = tmp_path / f"seq.{suffix}", tmp_path / f"par.{suffix}"
+        s1, n1 = run_parse(files, patterns, fmt=fmt, output=seq_out, jobs=1)
+        s2, n2 = run_parse(files, patterns, fmt=fmt, output=par_out, jobs=2, unit_bytes=8192)
+        assert n1 == n2
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            assert pq.read_table(seq_out).equals(pq.read_table(par_out))
+        else:
+            assert seq_out.read_bytes() == par_out.read_bytes(), fmt
+        assert [(s.lines, s.records, s.continuation, s.orphans) for s in s1] == [
+            (s.lines, s.records, s.continuation, s.orphans) for s in s2
+        ]
+        assert all(s.balanced for s in s2)
+
+
+def test_parallel_with_filter(tmp_path: Path, patterns: Patterns) -> None:
+    f = tmp_path / "agent.log"
+    f.write_text(MS * 300)
+    files = discover([f])
+    flt = RecordFilter(level="ERROR")
+    _, n1 = run_parse(files, patterns, output=tmp_path / "a", jobs=1, rfilter=flt)
+    _, n2 = run_parse(files, patterns, output=tmp_path / "b", jobs=2, rfilter=flt, unit_bytes=4096)
+    assert n1 == n2 == 300
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_missing_path_is_one_line_error(runner: CliRunner, tmp_path: Path) -> None:
+    r = runner.invoke(cli, ["parse", str(tmp_path / "nope.log")])
+    assert r.exit_code == 1
+    assert r.stderr.strip() == f"Error: {tmp_path / 'nope.log'}: no such file or directory"
+
+
+def test_directory_without_logs(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    r = runner.invoke(cli, ["parse", str(tmp_path)])
+    assert r.exit_code == 1 and "no CloudStack logs found" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_truncated_gzip_warns_and_exits_nonzero(runner: CliRunner, tmp_path: Path) -> None:
+    data = gzip.compress((MS * 500).encode())
+    p = tmp_path / "management-server.log.2013-08-05.gz"
+    p.write_bytes(data[: len(data) // 2])
+    r = runner.invoke(cli, ["parse", str(p), "-f", "jsonl"])
+    assert r.exit_code == 1
+    assert r.stdout.count("\n") > 100  # what was readable is there
+    assert f"warning: {p}: gzip stream is truncated" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_output_file_is_written_whole_or_not_at_all(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(cli, ["parse", str(tmp_path / "missing.log"), "-o", str(out)])
+    assert r.exit_code == 1 and not out.exists()
+    assert not list(tmp_path.glob(".out.jsonl*"))
+
+
+def test_inputs_are_never_modified(runner: CliRunner, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+    runner.invoke(cli, ["parse", str(root), "-f", "jsonl", "-j", "2"], catch_exceptions=False)
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_python_dash_m_works(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "logparse", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("logparse, version")
