@@ -167,17 +167,17 @@ def _run_unit(unit: Unit) -> tuple[int, str, FileStats, int]:
         lf, _W["patterns"], stats, start=unit.start, length=unit.length,
         first_line=unit.first_line, timeshift=_W["timeshift"], encoding=_W["encoding"],
     )
-    rows = (r.as_dict() for r in _W["filter"].apply(records))
+    recs = _W["filter"].apply(records)
     fmt = _W["fmt"]
     fd, part = tempfile.mkstemp(dir=_W["tmpdir"], suffix=f".{unit.index}.part")
     os.close(fd)
     if fmt == "parquet":
-        n = write_parquet(rows, _W["columns"], part)
+        n = write_parquet((r.as_dict() for r in recs), _W["columns"], part)
     else:
         with open(part, "w", encoding="utf-8", newline="") as out:
             w = RowWriter(out, fmt, _W["columns"], header=False)
-            for row in rows:
-                w.write(row)
+            for r in recs:
+                w.write_record(r)
             n = w.count
     return unit.index, part, stats, n
 
@@ -216,12 +216,12 @@ def run_parse(
     if jobs <= 1 or any(lf.path is None for lf in files):
         total = 0
 
-        def all_rows() -> Iterator[dict[str, Any]]:
+        def all_records() -> Iterator[Record]:
             for lf in files:
                 st = stats_for(lf)
                 done = 0
                 for r in rfilter.apply(iter_file_records(lf, patterns, st, timeshift=timeshift, encoding=encoding)):
-                    yield r.as_dict()
+                    yield r
                     if progress is not None and st.bytes_read - done > (8 << 20):
                         progress(st.bytes_read - done)
                         done = st.bytes_read
@@ -229,12 +229,12 @@ def run_parse(
                     progress(st.bytes_read - done)
 
         if fmt == "parquet":
-            total = write_parquet(all_rows(), columns, output)
+            total = write_parquet((r.as_dict() for r in all_records()), columns, output)
         else:
             with open_output(output) as out:
                 w = RowWriter(out, fmt, columns)
-                for row in all_rows():
-                    w.write(row)
+                for r in all_records():
+                    w.write_record(r)
                 w.close()
                 total = w.count
         return [per_file[k] for k in order], total
@@ -263,8 +263,7 @@ def run_parse(
                         if n:
                             if fmt == "json":
                                 out.write("\n" if first_part else ",\n")
-                            with open(part, encoding="utf-8", newline="") as fp:
-                                shutil.copyfileobj(fp, out, 1 << 20)
+                            _append_part(part, out)
                             first_part = False
                         os.unlink(part)
                         total += n
@@ -273,6 +272,19 @@ def run_parse(
                     w.count = total
                     w.close()
     return [per_file[k] for k in order], total
+
+
+def _append_part(part: str, out: Any) -> None:
+    """Copy a worker's part file to ``out`` as bytes (no decode/encode round trip)."""
+    raw = getattr(out, "buffer", None)
+    if raw is not None:
+        out.flush()
+        with open(part, "rb") as fp:
+            shutil.copyfileobj(fp, raw, 4 << 20)
+        raw.flush()
+    else:
+        with open(part, encoding="utf-8", newline="") as fp:
+            shutil.copyfileobj(fp, out, 1 << 20)
 
 
 def _merge_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Sequence[Unit],

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .models import FileStats, Record
 from .patterns import FormatSpec, Patterns, load_patterns
-from .sources import LogFile, discover, iter_lines
+from .sources import LogFile, discover, iter_line_batches
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 LEVEL_RANK = {lv: i for i, lv in enumerate(LEVELS)}
@@ -110,6 +110,17 @@ _MONTHS = {m: i for i, m in enumerate(
 _NULL_NDC = frozenset({"null", "", "[]"})
 
 
+def _parse_ndc(ndc: str) -> tuple[str | None, tuple[str, ...], tuple[int, ...]]:
+    """Normalise an NDC: ``null``/empty/``[]`` → None; extract ctx and job ids."""
+    if ndc in _NULL_NDC:
+        return None, (), ()
+    ctx = tuple(CTX_RE.findall(ndc)) if "ctx-" in ndc else ()
+    jobs: tuple[int, ...] = ()
+    if "job-" in ndc:
+        jobs = (int(ndc[4:]),) if ndc[:4] == "job-" and ndc[4:].isdigit() else tuple(find_jobs(ndc, []))
+    return ndc, ctx, jobs
+
+
 def _norm_log4j(ts: str) -> str:
     # 2012-03-01 14:02:11,102 / 2024-03-01T10:00:00,123 / 2012-03-01 14:02:12.345
     return f"{ts[:10]}T{ts[11:19]}.{ts[20:23]}"
@@ -185,6 +196,7 @@ class RecordReader:
         self._src = lf.source
         self._host = lf.host
         self._role = lf.role
+        self._ndc_cache: dict[str, tuple[str | None, tuple[str, ...], tuple[int, ...]]] = {}
 
     # -- header detection ------------------------------------------------------------
     def match(self, line: str) -> tuple[_Compiled, re.Match[str]] | None:
@@ -216,77 +228,110 @@ class RecordReader:
     # -- the loop ----------------------------------------------------------------------
     def iter_records(self, lines: Iterable[str]) -> Iterator[Record]:
         """Yield the records of ``lines`` (numbered from ``first_line``)."""
+        lst = lines if isinstance(lines, list) else list(lines)
+        return self.iter_batches((lst,))
+
+    def iter_batches(self, batches: Iterable[list[str]]) -> Iterator[Record]:
+        """Yield the records of lines given in batches (lists), numbered from ``first_line``.
+
+        Batches avoid one generator resumption per line: the hot loop is a plain ``for``
+        over a list.
+        """
         stats = self.stats
         formats = self.formats
-        strip_prefix = self._sniff_prefix
         build = self._build
         orphan_lines: list[str] = []
         orphan_start = 0
-        cur_lines: list[str] | None = None
+        cur_lines: list[str] = []
         cur: tuple[_Compiled, re.Match[str], str | None] | None = None
         cur_start = 0
         n = self.first_line - 1
         prefix_mode: _Compiled | None = None
         prefix_checked = False
-        ws = (" ", "\t")
-        for line in lines:
-            n += 1
-            pts: str | None = None
-            if not prefix_checked and line:
-                prefix_checked = True
-                prefix_mode = strip_prefix(line)
-            if prefix_mode is not None:
-                pm = prefix_mode.match(line)
-                if pm is not None:
-                    pts = pm.group(prefix_mode.idx[0]) if prefix_mode.idx[0] else None
-                    line = pm.group(prefix_mode.idx[6])
-            hit = None
-            if line and line[0] not in ws:
-                for cf in formats:
-                    m = cf.match(line)
-                    if m is not None:
-                        if cf is not formats[0]:
+        first_cf = formats[0] if formats else None
+        first_match = first_cf.match if first_cf else None
+        runner_first = _RUNNER_FIRST
+        for batch in batches:
+            if not prefix_checked:
+                for x in batch:
+                    if x:
+                        prefix_checked = True
+                        prefix_mode = self._sniff_prefix(x)
+                        break
+            for line in batch:
+                n += 1
+                pts: str | None = None
+                if prefix_mode is not None:
+                    pm = prefix_mode.match(line)
+                    if pm is not None:
+                        pts = pm.group(prefix_mode.idx[0]) if prefix_mode.idx[0] else None
+                        line = pm.group(prefix_mode.idx[6])
+                c = line[:1]
+                if c == "\t" or c == " " or not c:
+                    # Stack frames and indented text: never a header.
+                    if cur is not None:
+                        stats.continuation += 1
+                        cur_lines.append(line)
+                    else:
+                        if not orphan_lines:
+                            orphan_start = n
+                            if stats.first_orphan is None:
+                                stats.first_orphan = n
+                        stats.orphans += 1
+                        orphan_lines.append(line)
+                    continue
+                m = first_match(line) if first_match is not None else None
+                if m is not None:
+                    hit: tuple[_Compiled, re.Match[str], str | None] | None = (first_cf, m, pts)  # type: ignore[assignment]
+                else:
+                    hit = None
+                    for cf in formats:
+                        if cf is first_cf:
+                            continue
+                        m = cf.match(line)
+                        if m is not None:
+                            # Most-recently-used first: a file is nearly always one layout.
                             formats.remove(cf)
                             formats.insert(0, cf)
-                        hit = (cf, m, pts)
-                        break
+                            first_cf, first_match = cf, cf.match
+                            hit = (cf, m, pts)
+                            break
+                    else:
+                        if c in runner_first and line.startswith(RUNNER_PREFIXES):
+                            # A raw agent-runner line: its own orphan record (ref §1.5).
+                            if cur is not None:
+                                yield build(cur, cur_lines, cur_start, n - 1)
+                                cur = None
+                            elif orphan_lines:
+                                yield self._orphan(orphan_lines, orphan_start)
+                                orphan_lines = []
+                            stats.orphans += 1
+                            if stats.first_orphan is None:
+                                stats.first_orphan = n
+                            yield self._orphan([line], n)
+                            continue
+                if hit is not None:
+                    if cur is not None:
+                        yield build(cur, cur_lines, cur_start, n - 1)
+                    elif orphan_lines:
+                        yield self._orphan(orphan_lines, orphan_start)
+                        orphan_lines = []
+                    stats.records += 1
+                    cur = hit
+                    cur_lines = [line]
+                    cur_start = n
+                elif cur is not None:
+                    stats.continuation += 1
+                    cur_lines.append(line)
                 else:
-                    if line[0] in _RUNNER_FIRST and line.startswith(RUNNER_PREFIXES):
-                        # A raw runner line: its own orphan record (ref §1.5).
-                        if cur is not None:
-                            yield build(cur, cur_lines, cur_start, n - 1)  # type: ignore[arg-type]
-                            cur = None
-                            cur_lines = None
-                        elif orphan_lines:
-                            yield self._orphan(orphan_lines, orphan_start)
-                            orphan_lines = []
-                        stats.orphans += 1
+                    if not orphan_lines:
+                        orphan_start = n
                         if stats.first_orphan is None:
                             stats.first_orphan = n
-                        yield self._orphan([line], n)
-                        continue
-            if hit is not None:
-                if cur is not None:
-                    yield build(cur, cur_lines, cur_start, n - 1)  # type: ignore[arg-type]
-                elif orphan_lines:
-                    yield self._orphan(orphan_lines, orphan_start)
-                    orphan_lines = []
-                stats.records += 1
-                cur = hit
-                cur_lines = [line]
-                cur_start = n
-            elif cur is not None:
-                stats.continuation += 1
-                cur_lines.append(line)  # type: ignore[union-attr]
-            else:
-                if not orphan_lines:
-                    orphan_start = n
-                    if stats.first_orphan is None:
-                        stats.first_orphan = n
-                stats.orphans += 1
-                orphan_lines.append(line)
+                    stats.orphans += 1
+                    orphan_lines.append(line)
         if cur is not None:
-            yield build(cur, cur_lines, cur_start, n)  # type: ignore[arg-type]
+            yield build(cur, cur_lines, cur_start, n)
         elif orphan_lines:
             yield self._orphan(orphan_lines, orphan_start)
 
@@ -335,16 +380,14 @@ class RecordReader:
         ctx: tuple[str, ...] = ()
         jobs: list[int] | tuple[int, ...] = ()
         if ndc is not None:
-            if ndc in _NULL_NDC:
-                ndc = None
-            else:
-                if "ctx-" in ndc:
-                    ctx = tuple(CTX_RE.findall(ndc))
-                if "job-" in ndc:
-                    if ndc[:4] == "job-" and ndc[4:].isdigit():
-                        jobs = [int(ndc[4:])]
-                    else:
-                        jobs = find_jobs(ndc, [])
+            # NDCs repeat (every record of a job carries `job-123`): parse each once.
+            cached = self._ndc_cache.get(ndc)
+            if cached is None:
+                cached = _parse_ndc(ndc)
+                if len(self._ndc_cache) > 8192:
+                    self._ndc_cache.clear()
+                self._ndc_cache[ndc] = cached
+            ndc, ctx, jobs = cached
         if "job-" in message or "AsyncJobVO" in message:
             jobs = find_jobs(message, list(jobs))
         seq = find_seq(message) if "Seq" in message else None
@@ -393,7 +436,7 @@ def iter_file_records(
         lf, patterns, stats, first_line=first_line,
         convert_ts=timeshift.for_host(lf.host) if timeshift else None,
     )
-    yield from reader.iter_records(iter_lines(lf, stats, start=start, length=length, encoding=encoding))
+    yield from reader.iter_batches(iter_line_batches(lf, stats, start=start, length=length, encoding=encoding))
 
 
 def iter_records(

@@ -269,15 +269,17 @@ def _decompressed_chunks(
         )
 
 
-def iter_lines(
+def iter_line_batches(
     lf: LogFile,
     stats: FileStats,
     *,
     start: int = 0,
     length: int | None = None,
     encoding: str = "utf-8",
-) -> Iterator[str]:
-    """Yield the lines of ``lf`` without line terminators, counting them in ``stats``.
+) -> Iterator[list[str]]:
+    """Yield the lines of ``lf`` in lists (one per ~1 MiB chunk), without terminators.
+
+    Lines are counted in ``stats.lines`` as they are yielded.
 
     :param start: byte offset to start from (plain files only; must be a line start).
     :param length: number of bytes to read from ``start`` (plain files only).
@@ -289,34 +291,45 @@ def iter_lines(
             fp.seek(start)
         decoder = codecs.getincrementaldecoder(encoding)("replace")
         pending = ""
-        n = 0
         try:
             for chunk in _decompressed_chunks(fp, lf.source, stats, length):
                 stats.bytes_read += len(chunk)
                 text = decoder.decode(chunk)
+                if pending:
+                    text = pending + text
                 if "\r" in text:
                     text = text.replace("\r\n", "\n")
                 parts = text.split("\n")
-                if pending:
-                    parts[0] = pending + parts[0]
                 pending = parts.pop()
                 if pending.endswith("\r"):
-                    # A CR of a CRLF split across two chunks: keep it, strip it below.
+                    # Possibly the CR of a CRLF cut by the chunk boundary: decide with the
+                    # next chunk (the replace above then sees the whole CRLF).
                     pass
-                n += len(parts)
-                stats.lines = n
-                for line in parts:
-                    yield line.removesuffix("\r") if line.endswith("\r") else line
+                if parts:
+                    stats.lines += len(parts)
+                    yield parts
         except OSError as e:
             raise InputError(f"{lf.source}: read error: {e.strerror or e}") from e
         pending += decoder.decode(b"", final=True)
         if pending:
-            n += 1
-            stats.lines = n
-            yield pending.removesuffix("\r")
+            stats.lines += 1
+            yield [pending.removesuffix("\r")]
     finally:
         if lf.path is not None:
             fp.close()
+
+
+def iter_lines(
+    lf: LogFile,
+    stats: FileStats,
+    *,
+    start: int = 0,
+    length: int | None = None,
+    encoding: str = "utf-8",
+) -> Iterator[str]:
+    """Yield the lines of ``lf`` one by one (see :func:`iter_line_batches`)."""
+    for batch in iter_line_batches(lf, stats, start=start, length=length, encoding=encoding):
+        yield from batch
 
 
 def is_store(path: Path) -> bool:

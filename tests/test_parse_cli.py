@@ -171,3 +171,31 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
 
     out = subprocess.run([sys.executable, "-m", "logparse", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("logparse, version")
+
+
+def test_fast_record_json_equals_json_dumps(patterns: Patterns) -> None:
+    from logparse.output import record_json
+    from logparse.records import parse_text
+
+    text = MS + 'weird "quotes" \\ back\tslash caf\u00e9 \u2028 \x00\n'
+    for r in parse_text(text, patterns):
+        assert record_json(r) == json.dumps(r.as_dict(), ensure_ascii=False)
+
+
+def test_output_to_a_device_is_not_replaced(runner: CliRunner, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    root = _tree(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    import threading
+
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    r = runner.invoke(cli, ["parse", str(root), "-f", "jsonl", "-o", str(fifo)], catch_exceptions=False)
+    reader.join(10)
+    assert r.exit_code == 0
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not a regular file
+    assert got and got[0].count(b"\n") == 9
