@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .parse import parse
 from .patterns_cmd import patterns_group
+from .traces import traces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,3 +23,4 @@ def cli() -> None:
 
 cli.add_command(parse)
 cli.add_command(patterns_group)
+cli.add_command(traces)
