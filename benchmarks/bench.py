@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Speed and memory of logparse, measured beside `grep` on the same input in the same run.
+
+Generates its inputs with `logparse simulate` (never committed; kept under bench-data/):
+  * a ~200 MB single log file (the simulated incident's logs concatenated, decompressed),
+  * a ~1 GB support bundle (`--big`), for `diagnose` and `report`.
+
+Prints one row per measurement: seconds, MB/s, ratio to `grep -c` on the same input,
+peak RSS of the process tree. Run:
+
+    python benchmarks/bench.py            # 200 MB figures
+    python benchmarks/bench.py --big 1GB  # plus diagnose/report over 1 GB
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench-data"
+
+
+def parse_size(s: str) -> int:
+    s = s.strip().upper()
+    for unit, mul in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if s.endswith(unit):
+            return int(float(s[: -len(unit)]) * mul)
+    return int(s)
+
+
+def run(cmd: list[str], *, stdout: int | None = subprocess.DEVNULL) -> tuple[float, int, int]:
+    """Run ``cmd``; return (wall seconds, peak RSS in MB of it and its children, exit code)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(proc.pid, 0)
+    dt = time.perf_counter() - t0
+    return dt, ru.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)
+
+
+def logparse(*args: str) -> list[str]:
+    return [sys.executable, "-m", "logparse", *args]
+
+
+def simulate(out: Path, size: int, seed: int) -> None:
+    if (out / "ground_truth.json").exists():
+        return
+    if out.exists():
+        shutil.rmtree(out)
+    t0 = time.perf_counter()
+    subprocess.run(logparse("simulate", "upgrade-2.2.14", "-o", str(out), "--seed", str(seed),
+                            "--size", str(size)), check=True)
+    dt = time.perf_counter() - t0
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"# simulate: {total / 1e6:,.0f} MB on disk in {dt:.1f} s", flush=True)
+
+
+def concat(bundle: Path, target: Path) -> None:
+    """One big plain file: every log of the bundle, decompressed, in path order."""
+    if target.exists():
+        return
+    with open(target, "wb") as out:
+        for p in sorted(bundle.rglob("*")):
+            if not p.is_file() or p.name == "ground_truth.json" or "qemu" in p.parts:
+                continue
+            with open(p, "rb") as fp:
+                head = fp.read(2)
+            opener = gzip.open if head == b"\x1f\x8b" else open
+            with opener(p, "rb") as fp:  # type: ignore[operator]
+                shutil.copyfileobj(fp, out, 8 << 20)
+
+
+def row(name: str, seconds: float, mb: float, rss: int, grep_s: float, code: int) -> None:
+    rate = mb / seconds if seconds else 0.0
+    ratio = seconds / grep_s if grep_s else 0.0
+    flag = "" if code in (0, 1) else f"  (exit {code})"
+    print(f"{name:44s} {seconds:8.2f} s {rate:9.1f} MB/s {ratio:8.1f}x grep {rss:6d} MB{flag}", flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="200MB", help="single-file input size (default 200MB)")
+    ap.add_argument("--big", default=None, help="also run diagnose/report over a bundle of this size, e.g. 1GB")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    DATA.mkdir(exist_ok=True)
+    size = parse_size(args.size)
+
+    bundle = DATA / f"bundle-{args.size}"
+    simulate(bundle, size, args.seed)
+    one = DATA / f"one-{args.size}.log"
+    concat(bundle, one)
+    mb = one.stat().st_size / 1e6
+    print(f"# input: {one} {mb:,.0f} MB; {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"{'measurement':44s} {'time':>10s} {'rate':>14s} {'vs grep':>13s} {'peak RSS':>9s}")
+
+    run(["cat", str(one)])  # warm the page cache
+    g_s, g_rss, _ = run(["grep", "-c", "-E", "^[0-9]{4}-", str(one)])
+    row("grep -c (header lines)", g_s, mb, g_rss, g_s, 0)
+
+    lib = (
+        "import sys; from logparse.records import iter_records\n"
+        "n = 0\n"
+        "for r in iter_records([sys.argv[1]]): n += 1\n"
+    )
+    s, rss, c = run([sys.executable, "-c", lib, str(one)])
+    row("iter_records (library, all fields)", s, mb, rss, g_s, c)
+    s, rss, c = run(logparse("parse", str(one), "-q", "-f", "jsonl", "-o", os.devnull))
+    row("parse -f jsonl (1 process)", s, mb, rss, g_s, c)
+    s2, rss, c = run(logparse("parse", str(one), "-q", "-f", "jsonl", "-o", os.devnull, "--jobs", "2"))
+    row("parse -f jsonl --jobs 2", s2, mb, rss, g_s, c)
+    print(f"{'  speed-up with 2 processes':44s} {s / s2:8.2f}x")
+
+    with tempfile.TemporaryDirectory(dir=DATA) as tmp:
+        store = Path(tmp) / "store.parquet"
+        s, rss, c = run(logparse("parse", str(one), "-q", "-f", "parquet", "-o", str(store), "--jobs", "2"))
+        row("parse -f parquet --jobs 2 (build store)", s, mb, rss, g_s, c)
+        s, rss, c = run(logparse("traces", str(one), "-f", "csv", "-o", os.devnull))
+        row("traces", s, mb, rss, g_s, c)
+        if _has_command("events"):
+            s, rss, c = run(logparse("events", str(one), "-f", "csv", "-o", os.devnull))
+            row("events", s, mb, rss, g_s, c)
+        if _has_command("grep"):
+            s, rss, c = run(logparse("grep", "NullPointerException", str(one), "-f", "jsonl"))
+            row("grep PATTERN (raw log)", s, mb, rss, g_s, c)
+            s, rss, c = run(logparse("grep", "NullPointerException", str(store), "-f", "jsonl"))
+            row("grep PATTERN (parsed store)", s, mb, rss, g_s, c)
+        if _has_command("diagnose"):
+            s, rss, c = run(logparse("diagnose", str(bundle), "-f", "json", "-o", os.devnull))
+            bmb = _bundle_mb(bundle)
+            gb_s, _, _ = run(["sh", "-c", f"zcat -f $(find {bundle} -type f ! -name '*.json') | grep -c -E '^[0-9]{{4}}-'"])
+            row(f"diagnose (bundle, {bmb:,.0f} MB uncompressed)", s, bmb, rss, gb_s, c)
+
+    if args.big:
+        big = DATA / f"bundle-{args.big}"
+        simulate(big, parse_size(args.big), args.seed)
+        bmb = _bundle_mb(big)
+        gb_s, gb_rss, _ = run(["sh", "-c", f"zcat -f $(find {big} -type f ! -name '*.json') | grep -c -E '^[0-9]{{4}}-'"])
+        row(f"zcat | grep -c ({bmb:,.0f} MB bundle)", gb_s, bmb, gb_rss, gb_s, 0)
+        if _has_command("diagnose"):
+            s, rss, c = run(logparse("diagnose", str(big), "-f", "json", "-o", os.devnull))
+            row("diagnose (big bundle)", s, bmb, rss, gb_s, c)
+        if _has_command("report"):
+            with tempfile.TemporaryDirectory(dir=DATA) as tmp:
+                s, rss, c = run(logparse("report", str(big), "-o", str(Path(tmp) / "report")))
+                row("report (big bundle, HTML + MD + PNG)", s, bmb, rss, gb_s, c)
+    return 0
+
+
+def _bundle_mb(bundle: Path) -> float:
+    total = 0
+    for p in bundle.rglob("*"):
+        if p.is_file() and p.name != "ground_truth.json":
+            with open(p, "rb") as fp:
+                head = fp.read(2)
+            if head == b"\x1f\x8b":
+                with gzip.open(p, "rb") as fp:
+                    while block := fp.read(8 << 20):
+                        total += len(block)
+            else:
+                total += p.stat().st_size
+    return total / 1e6
+
+
+def _has_command(name: str) -> bool:
+    out = subprocess.run(logparse(name, "--help"), capture_output=True)
+    return out.returncode == 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
