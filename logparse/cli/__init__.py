@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .grep import grep
 from .parse import parse
 from .patterns_cmd import patterns_group
 from .traces import traces
@@ -22,5 +23,6 @@ def cli() -> None:
 
 
 cli.add_command(parse)
+cli.add_command(grep)
 cli.add_command(patterns_group)
 cli.add_command(traces)
