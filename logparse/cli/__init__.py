@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .events import commands, events
 from .grep import grep
 from .parse import parse
 from .patterns_cmd import patterns_group
@@ -26,3 +27,5 @@ cli.add_command(parse)
 cli.add_command(grep)
 cli.add_command(patterns_group)
 cli.add_command(traces)
+cli.add_command(events)
+cli.add_command(commands)
