@@ -1455,7 +1455,8 @@ def _finish_versions(c: _Correlator) -> None:
             hid = int(num) if num.isdigit() else None
             m = replace(m, host=_resolve_host(c, hid) or ms_name or f"host-{num}")
         key = (m.kind, m.host, release_str(m.from_version), release_str(m.to_version), (m.time or "")[:16])
-        if m.kind in ("db_upgrade", "upgrade", "rollback", "host_down", "host_up"):
+        # agent_version too: 2.2/3.0 agent.log repeats INFO lines as the {GMT} console copy.
+        if m.kind in ("db_upgrade", "upgrade", "rollback", "host_down", "host_up", "agent_version"):
             if key in seen:
                 continue
             seen.add(key)
