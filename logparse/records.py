@@ -153,6 +153,7 @@ class TimeShift:
 
         from .errors import InputError
 
+        self.zones = dict(zones)
         self._zones = {}
         for host, name in zones.items():
             try:
@@ -390,7 +391,11 @@ class RecordReader:
             ndc, ctx, jobs = cached
         if "job-" in message or "AsyncJobVO" in message:
             jobs = find_jobs(message, list(jobs))
-        seq = find_seq(message) if "Seq" in message else None
+        seq = None
+        if "Seq" in message:
+            # Most Seq lines start with it (`Seq 3-…: Sending`, `SeqA 3-…:`): match in place.
+            sm = _SEQ_AT.match(message) if message[:3] == "Seq" else None
+            seq = f"{sm[1]}-{sm[2]}" if sm is not None else find_seq(message)
         text = lines[0] if len(lines) == 1 else "\n".join(lines)
         vms = find_vms(text) if "-VM" in text else ()
         return Record(

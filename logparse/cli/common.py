@@ -84,6 +84,32 @@ def input_options(f: F) -> F:
     return f
 
 
+def default_jobs() -> int:
+    """Worker processes by default: every core (results do not depend on it)."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def jobs_option(f: F) -> F:
+    """``-j/--jobs``: worker processes over files and record-aligned byte ranges."""
+    return click.option(
+        "-j", "--jobs", type=click.IntRange(1, 64), default=default_jobs, show_default="all cores",
+        help="Worker processes (large plain files are split at record boundaries); "
+             "the output does not depend on it.")(f)
+
+
+def run_analysis(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tuple[str, ...],
+                 tz: tuple[str, ...], encoding: str = "utf-8", jobs: int = 1) -> tuple[Any, list[LogFile], Patterns]:
+    """Load inputs and correlate them: ``(analysis, files, patterns)``."""
+    from ..correlate import analyze
+    from ..records import TimeShift
+
+    patterns, files = load_inputs(paths, pattern_dirs, host_map)
+    zones = parse_tz(tz)
+    analysis = analyze(files, patterns, timeshift=TimeShift(zones) if zones else None,
+                       encoding=encoding, jobs=jobs, pattern_dirs=pattern_dirs)
+    return analysis, files, patterns
+
+
 def filter_options(f: F) -> F:
     """``--since``, ``--until``, ``--level``."""
     f = click.option("--level", type=click.Choice(LEVELS, case_sensitive=False), default=None,

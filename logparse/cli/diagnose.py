@@ -7,19 +7,18 @@ from pathlib import Path
 
 import click
 
-from ..correlate import analyze
 from ..diagnose import diagnose as run_diagnose
 from ..diagnose import render_markdown, render_text, to_json
 from ..errors import OutputError
 from ..output import open_output
-from ..records import TimeShift
-from .common import handle_errors, input_options, load_inputs, output_options, parse_tz
+from .common import handle_errors, input_options, jobs_option, output_options, run_analysis
 
 DIAGNOSE_FORMATS = ("text", "markdown", "json")
 
 
 @click.command(name="diagnose")
 @input_options
+@jobs_option
 @output_options(DIAGNOSE_FORMATS, default="text")
 @click.option(
     "--alpha",
@@ -43,6 +42,7 @@ def diagnose(
     host_map: tuple[str, ...],
     tz: tuple[str, ...],
     encoding: str,
+    jobs: int,
     fmt: str,
     output: str,
     alpha: float,
@@ -63,10 +63,8 @@ def diagnose(
         logparse diagnose sample_logs/upgrade-2.2.14
         logparse diagnose sample_logs/upgrade-2.2.14 -f markdown -o findings.md
     """
-    patterns, files = load_inputs(paths, pattern_dirs, host_map)
-    zones = parse_tz(tz)
     t0 = time.perf_counter()
-    analysis = analyze(files, patterns, timeshift=TimeShift(zones) if zones else None, encoding=encoding)
+    analysis, _files, _patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs)
     result = run_diagnose(analysis, alpha=alpha)
     fmt = fmt.lower()
     if fmt == "json":

@@ -15,7 +15,15 @@ from ..grep import iter_merged
 from ..models import EVENT_COLUMNS
 from ..output import write_rows
 from ..records import TimeShift, iter_records
-from .common import filter_options, handle_errors, input_options, load_inputs, make_filter, output_options, parse_tz
+from .common import (
+    filter_options,
+    handle_errors,
+    input_options,
+    load_inputs,
+    make_filter,
+    output_options,
+    parse_tz,
+)
 
 
 @click.command(name="events")

@@ -10,15 +10,24 @@ from pathlib import Path
 import click
 
 from ..pipeline import run_parse
-from .common import filter_options, handle_errors, input_options, load_inputs, make_filter, output_options, parse_tz, summary_line
+from .common import (
+    filter_options,
+    handle_errors,
+    input_options,
+    jobs_option,
+    load_inputs,
+    make_filter,
+    output_options,
+    parse_tz,
+    summary_line,
+)
 
 
 @click.command(name="parse")
 @input_options
 @filter_options
 @output_options(default="table")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Worker processes (large plain files are split at record boundaries).")
+@jobs_option
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @handle_errors
 def parse(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tuple[str, ...],

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from .common import handle_errors, input_options
-from .timeline import run_analysis
+from .common import handle_errors, input_options, jobs_option, run_analysis
 
 
 @click.command(name="report")
 @input_options
+@jobs_option
 @click.option("-o", "--output", "outdir", required=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=Path),
               help="Report directory (created; written whole or not at all).")
@@ -23,7 +23,7 @@ from .timeline import run_analysis
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @handle_errors
 def report(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tuple[str, ...],
-           tz: tuple[str, ...], encoding: str, outdir: Path, force: bool, no_images: bool,
+           tz: tuple[str, ...], encoding: str, jobs: int, outdir: Path, force: bool, no_images: bool,
            quiet: bool) -> None:
     """Write a postmortem report: report.html, report.md, images/*.png, data/*.csv.
 
@@ -40,7 +40,7 @@ def report(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tu
     from ..report import NO_BROWSER_MESSAGE, build_report, write_report
 
     t0 = time.perf_counter()
-    analysis, files, patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding)
+    analysis, files, patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs)
     rep = build_report(analysis, inputs=[str(p) for p in paths], files=files,
                        patterns=patterns)
     result = write_report(rep, outdir, force=force, images=not no_images)

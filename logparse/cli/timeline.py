@@ -9,13 +9,10 @@ from typing import TYPE_CHECKING
 import click
 
 from ..output import open_output
-from ..records import TimeShift
-from .common import handle_errors, input_options, load_inputs, parse_tz
+from .common import handle_errors, input_options, jobs_option, run_analysis
 
 if TYPE_CHECKING:
-    from ..correlate import Analysis
-    from ..patterns import Patterns
-    from ..sources import LogFile
+    pass
 
 # pandas, plotly and kaleido are imported when the command runs, not when the CLI loads
 # (``logparse --help`` stays ~0.25 s instead of ~1 s).
@@ -39,21 +36,9 @@ def output_format(output: str, fmt: str | None) -> str:
     return _SUFFIX_FORMATS.get(Path(output).suffix.lower(), "html") if output != "-" else "html"
 
 
-def run_analysis(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...],
-                 host_map: tuple[str, ...], tz: tuple[str, ...], encoding: str = "utf-8"
-                 ) -> tuple[Analysis, list[LogFile], Patterns]:
-    """Load inputs and analyse them: ``(analysis, files, patterns)``."""
-    from ..correlate import analyze
-
-    patterns, files = load_inputs(paths, pattern_dirs, host_map)
-    zones = parse_tz(tz)
-    analysis = analyze(files, patterns, timeshift=TimeShift(zones) if zones else None,
-                       encoding=encoding)
-    return analysis, files, patterns
-
-
 @click.command(name="timeline")
 @input_options
+@jobs_option
 @click.option("-o", "--output", default="-", show_default=True, metavar="FILE",
               help="Write here: .html (all charts, self-contained), .png or .svg (one chart). "
                    "'-' is stdout (refused on a terminal).")
@@ -70,7 +55,7 @@ def run_analysis(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...],
               help="Image height in pixels (default: the chart's own height).")
 @handle_errors
 def timeline(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tuple[str, ...],
-             tz: tuple[str, ...], encoding: str, output: str, chart: str, fmt: str | None,
+             tz: tuple[str, ...], encoding: str, jobs: int, output: str, chart: str, fmt: str | None,
              width: int, height: int | None) -> None:
     """Draw the incident charts: timeline, start attempts, exceptions, disk layouts, latency.
 
@@ -94,7 +79,7 @@ def timeline(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: 
     names = None if chart == "all" else [chart]
     if kind != "html":
         names = [IMAGE_DEFAULT_CHART if chart == "all" else chart]
-    analysis, _files, _patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding)
+    analysis, _files, _patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs)
     figures = build_figures(chart_frames(analysis), names)
     if kind == "html":
         first, last = getattr(analysis, "first_time", None), getattr(analysis, "last_time", None)

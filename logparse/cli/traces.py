@@ -10,7 +10,15 @@ from ..output import write_rows
 from ..pipeline import RecordFilter
 from ..records import TimeShift, iter_records
 from ..tracetable import EACH_COLUMNS, GROUP_COLUMNS, collect_traces, each_rows, group_rows
-from .common import filter_options, handle_errors, input_options, load_inputs, make_filter, output_options, parse_tz
+from .common import (
+    filter_options,
+    handle_errors,
+    input_options,
+    load_inputs,
+    make_filter,
+    output_options,
+    parse_tz,
+)
 
 
 @click.command(name="traces")

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import click
 
-from ..correlate import analyze
 from ..output import write_rows
-from ..records import TimeShift
 from ..vms import VM_COLUMNS, iter_vm_rows
-from .common import handle_errors, input_options, load_inputs, output_options, parse_tz
+from .common import handle_errors, input_options, jobs_option, output_options, run_analysis
 
 
 @click.command(name="vms")
 @input_options
+@jobs_option
 @output_options(default="table")
 @click.option("--failed", is_flag=True, help="Only VMs with at least one failed start.")
 @handle_errors
@@ -24,6 +23,7 @@ def vms(
     host_map: tuple[str, ...],
     tz: tuple[str, ...],
     encoding: str,
+    jobs: int,
     fmt: str,
     output: str,
     failed: bool,
@@ -40,9 +40,7 @@ def vms(
         logparse vms sample_logs/upgrade-2.2.14
         logparse vms sample_logs/upgrade-2.2.14 --failed -f csv -o vms.csv
     """
-    patterns, files = load_inputs(paths, pattern_dirs, host_map)
-    zones = parse_tz(tz)
-    analysis = analyze(files, patterns, timeshift=TimeShift(zones) if zones else None, encoding=encoding)
+    analysis, _files, _patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs)
     fmt = fmt.lower()
     rows = iter_vm_rows(analysis, compact_disks=fmt in ("table", "csv", "parquet"))
     if failed:
