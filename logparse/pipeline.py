@@ -126,8 +126,9 @@ def _count_newlines(path: Path, offsets: Sequence[int]) -> list[int]:
     return counts
 
 
-def plan_units(files: Sequence[LogFile], patterns: Patterns, jobs: int, unit_bytes: int = UNIT_BYTES) -> list[Unit]:
+def plan_units(files: Sequence[LogFile], patterns: Patterns, jobs: int, unit_bytes: int | None = None) -> list[Unit]:
     """Split inputs into units; plain files larger than ``unit_bytes`` are cut (jobs > 1)."""
+    unit_bytes = unit_bytes or UNIT_BYTES
     units: list[Unit] = []
     for lf in files:
         if jobs > 1 and lf.path is not None and lf.role != "store" and not is_compressed(lf.path):
@@ -195,7 +196,7 @@ def run_parse(
     columns: Sequence[str] = RECORD_COLUMNS,
     encoding: str = "utf-8",
     progress: Callable[[int], None] | None = None,
-    unit_bytes: int = UNIT_BYTES,
+    unit_bytes: int | None = None,
 ) -> tuple[list[FileStats], int]:
     """Parse ``files`` and write every record as a row; return per-file stats and row count.
 
