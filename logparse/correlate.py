@@ -315,6 +315,8 @@ class Analysis:
     first_time: str | None = None
     last_time: str | None = None
     bytes_read: int = 0
+    #: log files the records came from (a parsed store holds several)
+    sources: list[str] = field(default_factory=list)
     events_dropped: int = 0
 
     def mask_pairs(self) -> Iterator[tuple[TraceOccurrence, TraceOccurrence]]:
@@ -1635,6 +1637,7 @@ def _finish(c: _Correlator) -> Analysis:
     a.attempts.sort(key=lambda x: (x.time or "", x.vm, x.seq or "", x.line or 0))
     a.events_dropped = c.events_dropped
     a.bytes_read = sum(f.bytes_read for f in a.files)
+    a.sources = sorted({*c.spans, *(f.source for f in a.files if f.role != "store")})
     return a
 
 

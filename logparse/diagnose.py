@@ -1005,7 +1005,7 @@ def diagnose(analysis: Analysis, *, alpha: float = 0.05) -> Diagnosis:
         "unknown": len(attempts) - len(known),
         "vms": len({a.vm for a in attempts}),
         "hosts": sorted({h for a in attempts if (h := _host_label(a))}),
-        "files": len(analysis.files),
+        "files": len(analysis.sources),
         "first_time": analysis.first_time,
         "last_time": analysis.last_time,
     }

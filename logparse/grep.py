@@ -37,7 +37,7 @@ from .errors import LogparseError
 from .models import FileStats, Record
 from .patterns import Patterns, load_patterns
 from .pipeline import RecordFilter
-from .records import LEVEL_RANK, TimeShift, iter_records
+from .records import LEVEL_RANK, StoreFilter, TimeShift, iter_records
 from .sources import LogFile, discover
 
 #: Why a record is in the output, in priority order (a record gets the first that applies).
@@ -229,6 +229,13 @@ class Matcher:
                 # drops a real match.
                 self._needle, self._fold = needle.casefold(), True
 
+    @property
+    def store_filter(self) -> StoreFilter | None:
+        """The literal every match contains, as a prefilter for parsed stores (or None)."""
+        if self.match_all or self._needle is None:
+            return None
+        return StoreFilter(self._needle, self._fold)
+
     def text_matches(self, text: str, rec: Record | None = None) -> bool:
         """True when the pattern occurs in ``text`` (``rec`` names the record in errors)."""
         if self.match_all:
@@ -287,11 +294,13 @@ def _iter_stream(
     encoding: str,
     stats: GrepStats,
     file_stats: list[FileStats] | None,
+    prefilter: StoreFilter | None = None,
 ) -> Iterator[tuple[str, int, int, Record]]:
     last = ""
     n = 0
     for lf in files:
-        for rec in iter_records([lf], patterns, timeshift=timeshift, stats=file_stats, encoding=encoding):
+        for rec in iter_records([lf], patterns, timeshift=timeshift, stats=file_stats, encoding=encoding,
+                                prefilter=prefilter):
             ts = rec.timestamp
             if ts is None:
                 ts = last
@@ -313,8 +322,11 @@ def iter_merged(
     encoding: str = "utf-8",
     stats: GrepStats | None = None,
     file_stats: list[FileStats] | None = None,
+    prefilter: StoreFilter | None = None,
 ) -> Iterator[tuple[str, Record]]:
     """Yield ``(sort_timestamp, record)`` of all inputs merged in time order.
+
+    ``prefilter`` skips, inside Arrow, the rows of parsed stores that lack its literal.
 
     Stable: ties keep input order (stream order, then position). A record without a
     timestamp sorts with the record before it in its file (``""`` at the top of a file).
@@ -323,7 +335,7 @@ def iter_merged(
     """
     st = stats if stats is not None else GrepStats()
     streams = [
-        _iter_stream(i, g, patterns, timeshift, encoding, st, file_stats)
+        _iter_stream(i, g, patterns, timeshift, encoding, st, file_stats, prefilter)
         for i, g in enumerate(group_streams(files))
     ]
     for ts, _i, _n, rec in heapq.merge(*streams):
@@ -585,8 +597,11 @@ def iter_grep(
     def decide() -> Iterator[tuple[str, Record, str | None]]:
         windows = _Windows()
         seed_vms = matcher.vms
+        # Without links or context, records that lack the pattern's literal are never
+        # shown: a parsed store drops them before they become Python objects.
+        pre = matcher.store_filter if not follow and context <= 0 else None
         for ts, rec in iter_merged(files, pats, timeshift=timeshift, encoding=encoding,
-                                   stats=st, file_stats=st.files):
+                                   stats=st, file_stats=st.files, prefilter=pre):
             st.records += 1
             w = windows.step(rec) if follow else None
             if passes is not None and not passes(ts, rec):

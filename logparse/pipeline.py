@@ -299,7 +299,7 @@ def _merge_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Se
         for idx, part, st, n in results:
             stats_for(units[idx].file).add(st)
             pf = pq.ParquetFile(part)
-            for batch in pf.iter_batches(batch_size=50_000):
+            for batch in pf.iter_batches(batch_size=8192, use_threads=False):
                 if writer is None:
                     writer = pq.ParquetWriter(fp, batch.schema)
                 if batch.schema != writer.schema:

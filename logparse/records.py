@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -432,10 +433,14 @@ def iter_file_records(
     first_line: int = 1,
     timeshift: TimeShift | None = None,
     encoding: str = "utf-8",
+    prefilter: StoreFilter | None = None,
 ) -> Iterator[Record]:
-    """Yield the records of one file (or of a byte range of it that starts a record)."""
+    """Yield the records of one file (or of a byte range of it that starts a record).
+
+    ``prefilter`` applies to parsed stores only (raw logs must be parsed anyway).
+    """
     if lf.role == "store":
-        yield from iter_store_records(lf, stats)
+        yield from iter_store_records(lf, stats, prefilter=prefilter)
         return
     reader = RecordReader(
         lf, patterns, stats, first_line=first_line,
@@ -452,6 +457,7 @@ def iter_records(
     timeshift: TimeShift | None = None,
     stats: list[FileStats] | None = None,
     encoding: str = "utf-8",
+    prefilter: StoreFilter | None = None,
 ) -> Iterator[Record]:
     """Yield every record of every input, file by file, rotated files oldest first.
 
@@ -478,51 +484,107 @@ def iter_records(
         st = FileStats(lf.source, lf.host, lf.role)
         if stats is not None:
             stats.append(st)
-        yield from iter_file_records(lf, pats, st, timeshift=timeshift, encoding=encoding)
+        yield from iter_file_records(lf, pats, st, timeshift=timeshift, encoding=encoding, prefilter=prefilter)
 
 
 _STORE_FIELDS = ("source", "host", "role", "line", "end_line", "timestamp", "level", "logger",
                  "thread", "ndc", "ctx", "jobs", "logid", "seq", "vms", "message", "text", "kind")
 
 
-def iter_store_records(lf: LogFile, stats: FileStats, batch_size: int = 20_000) -> Iterator[Record]:
+def _store_batches_of(pf: Any, source: str, batch_size: int) -> Iterator[Any]:
+    """Batches of one log of a store: row groups whose min/max exclude it are skipped.
+
+    A store is written in input order, so a log's rows sit in consecutive row groups.
+    (pyarrow.dataset filters the same way but held 327 MB against 155 MB here.)
+    """
+    import pyarrow.compute as pc
+
+    col = pf.schema_arrow.get_field_index("source")
+    cols = list(_STORE_FIELDS)
+    for i in range(pf.metadata.num_row_groups):
+        st = pf.metadata.row_group(i).column(col).statistics
+        if st is not None and st.has_min_max and not (st.min <= source <= st.max):
+            continue
+        table = pf.read_row_group(i, columns=cols, use_threads=False)
+        table = table.filter(pc.equal(table.column("source"), source))
+        yield from table.to_batches(max_chunksize=batch_size)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFilter:
+    """A prefilter run inside Arrow on a parsed store, before rows become Python objects.
+
+    ``needle`` must occur in the record text (casefolded when ``fold``); records without it
+    are skipped but still counted in the line accounting.
+    """
+
+    needle: str
+    fold: bool = False
+
+
+def iter_store_records(lf: LogFile, stats: FileStats, batch_size: int = 2048,
+                       prefilter: StoreFilter | None = None) -> Iterator[Record]:
     """Yield the records of a Parquet store written by ``logparse parse -f parquet``.
 
-    Nothing is re-parsed: rows become ``Record`` objects as they were stored.
+    Nothing is re-parsed: rows become ``Record`` objects as they were stored. With
+    ``prefilter``, rows are first selected by Arrow's substring kernel (C++), so a grep
+    over a store skips building the records that cannot match.
 
     :raises InputError: the file is not a logparse store (missing columns) or is corrupt.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from .errors import InputError
+    from .output import release_arrow_memory
 
+    release_arrow_memory()
     assert lf.path is not None
     try:
-        pf = pq.ParquetFile(lf.path)
+        pf = pq.ParquetFile(lf.path, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowException, OSError) as e:
-        raise InputError(f"{lf.source}: unreadable Parquet store ({e})") from e
+        raise InputError(f"{lf.path}: unreadable Parquet store ({e})") from e
     missing = [c for c in _STORE_FIELDS if c not in pf.schema_arrow.names]
     if missing:
-        raise InputError(f"{lf.source}: not a logparse store (missing columns: {', '.join(missing)})")
+        raise InputError(f"{lf.path}: not a logparse store (missing columns: {', '.join(missing)})")
+    if lf.store_source is not None:
+        batches = _store_batches_of(pf, lf.store_source, batch_size)
+    else:
+        batches = pf.iter_batches(batch_size=batch_size, columns=list(_STORE_FIELDS), use_threads=False)
     try:
-        for batch in pf.iter_batches(batch_size=batch_size, columns=list(_STORE_FIELDS)):
+        for batch in batches:
+            if prefilter is not None:
+                spans = pc.add(pc.subtract(batch.column(4), batch.column(3)), 1)
+                orphan = pc.equal(batch.column(17), "orphan")
+                n_lines = pc.sum(spans).as_py() or 0
+                n_orph = pc.sum(pc.if_else(orphan, spans, 0)).as_py() or 0
+                n_recs = len(batch) - (pc.sum(pc.cast(orphan, pa.int64())).as_py() or 0)
+                stats.lines += n_lines
+                stats.orphans += n_orph
+                stats.records += n_recs
+                stats.continuation += n_lines - n_orph - n_recs
+                batch = batch.filter(pc.match_substring(batch.column(16), prefilter.needle,
+                                                        ignore_case=prefilter.fold))
+                if not len(batch):
+                    continue
             cols = [batch.column(i).to_pylist() for i in range(len(_STORE_FIELDS))]
             for row in zip(*cols, strict=True):
                 (source, host, role, line, end_line, ts, level, logger, thread, ndc, ctx, jobs,
                  logid, seq, vms, message, text, kind) = row
-                n = end_line - line + 1
-                stats.lines += n
-                if kind == "orphan":
-                    stats.orphans += n
-                else:
-                    stats.records += 1
-                    stats.continuation += n - 1
+                if prefilter is None:
+                    n = end_line - line + 1
+                    stats.lines += n
+                    if kind == "orphan":
+                        stats.orphans += n
+                    else:
+                        stats.records += 1
+                        stats.continuation += n - 1
                 yield Record(source, host, role, line, end_line, ts, level, logger, thread, ndc,
                              tuple(ctx or ()), tuple(jobs or ()), logid, seq, tuple(vms or ()),
                              message, text, kind, None)
     except (pa.ArrowException, OSError) as e:
-        raise InputError(f"{lf.source}: unreadable Parquet store ({e})") from e
+        raise InputError(f"{lf.path}: unreadable Parquet store ({e})") from e
 
 
 def parse_line(line: str, patterns: Patterns, role: str = "management") -> Record | None:

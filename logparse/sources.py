@@ -79,7 +79,10 @@ class LogFile:
     path: Path | None  # None for stdin
     source: str  # the path as typed / found, or "<stdin>"
     host: str
-    role: str
+    role: str  # management | agent | libvirt | other, or "store" for a parsed store
+    #: for a parsed store: the original log whose rows this input reads (one input per
+    #: log, so that merging and accounting work as with the raw files)
+    store_source: str | None = None
 
 
 def role_for(path: Path) -> str | None:
@@ -179,7 +182,9 @@ def discover(
                 out.append(LogFile(fp, str(fp), host_of(fp), role))
         elif p.exists():
             if role_for(p) is None and is_store(p):
-                out.append(LogFile(p, str(raw), "", "store"))
+                out.extend(
+                    LogFile(p, src, host, "store", src) for src, host in store_sources(p, str(raw))
+                )
             else:
                 out.append(LogFile(p, str(raw), host_of(p), role_for(p) or "other"))
         else:
@@ -330,6 +335,29 @@ def iter_lines(
     """Yield the lines of ``lf`` one by one (see :func:`iter_line_batches`)."""
     for batch in iter_line_batches(lf, stats, start=start, length=length, encoding=encoding):
         yield from batch
+
+
+def store_sources(path: Path, shown: str) -> list[tuple[str, str]]:
+    """The (source, host) pairs a parsed store holds, in the order they were written.
+
+    :raises InputError: the file is not a logparse store.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out: dict[tuple[str, str], None] = {}
+    try:
+        pf = pq.ParquetFile(path)
+        for i in range(pf.metadata.num_row_groups):
+            t = pf.read_row_group(i, columns=["source", "host"], use_threads=False)
+            src = t.column("source")
+            for s in pc.unique(src).to_pylist():  # first-appearance order
+                j = pc.index(src, s).as_py()
+                out[(s, t.column("host")[j].as_py())] = None
+    except (pa.ArrowException, OSError, KeyError) as e:
+        raise InputError(f"{shown}: not a logparse store ({e})") from e
+    return list(out)
 
 
 def is_store(path: Path) -> bool:
