@@ -258,7 +258,7 @@ class Matcher:
 
     def __call__(self, rec: Record) -> bool:
         if self.has_selectors:
-            if self.vms and not any(v in self.vms for v in rec.vms):
+            if self.vms and not names_vm(rec, self.vms):
                 return False
             if self.jobs and not any(j in self.jobs for j in rec.jobs):
                 return False
@@ -267,6 +267,17 @@ class Matcher:
             if self.seqs and rec.seq not in self.seqs:
                 return False
         return self.text_matches(rec.text, rec)
+
+
+#: A record naming more VMs than this (stats requests, ping state reports, HA scans) is
+#: not about any one of them: ``--vm`` skips it. Otherwise every 30-minute
+#: `GetVmStatsCommand` round trip of the host would be part of a VM's story.
+MAX_VMS_PER_RECORD = 3
+
+
+def names_vm(rec: Record, vms: frozenset[str]) -> bool:
+    """True when ``rec`` is about one of ``vms`` (names it, and not among many others)."""
+    return bool(rec.vms) and len(rec.vms) <= MAX_VMS_PER_RECORD and any(v in vms for v in rec.vms)
 
 
 # -- time merge -------------------------------------------------------------------------------
@@ -454,7 +465,7 @@ def build_links(
                 uf.union(first, other)
         if not ids:
             continue
-        if seed_vms and rec.vms and any(v in seed_vms for v in rec.vms):
+        if seed_vms and names_vm(rec, seed_vms):
             seeds.update(i for i in ids if i[0] in "js")
         if (passes is None or passes(ts, rec)) and matcher(rec):
             seeds.update(ids)
@@ -467,7 +478,7 @@ def build_links(
 
 
 def _follow_link(rec: Record, window: str | None, linked: set[str], seed_vms: frozenset[str]) -> str | None:
-    if seed_vms and rec.vms and any(v in seed_vms for v in rec.vms):
+    if seed_vms and names_vm(rec, seed_vms):
         return "vm"
     for j in rec.jobs:
         if f"j{j}" in linked:

@@ -462,3 +462,23 @@ def test_matcher_prefilter_agrees_with_regex() -> None:
 )
 def test_selector_parsers(fn: Any, raw: str, value: object) -> None:
     assert fn(raw) == value
+
+
+def test_vm_selector_skips_records_naming_many_vms(tmp_path: Path) -> None:
+    """A stats request listing every VM of a host is not part of one VM's story."""
+    from click.testing import CliRunner
+
+    from logparse.cli import cli
+
+    log = tmp_path / "ms1" / "management-server.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        "2013-08-06 00:04:40,526 DEBUG [agent.transport.Request] (StatsCollector-1:null) Seq 3-13: Sending  "
+        '{ Cmd , MgmtId: 1, via: 3, Ver: v1, Flags: 100011, [{"GetVmStatsCommand":{"vmNames":'
+        '["i-2-5-VM","i-2-6-VM","i-2-7-VM","i-2-8-VM"],"wait":0}}] }\n'
+        "2013-08-06 00:05:00,000 ERROR [cloud.vm.VirtualMachineManagerImpl] (Job-Executor-4:job-123) "
+        "Failed to start instance VM[User|i-2-5-VM]\n"
+    )
+    r = CliRunner().invoke(cli, ["grep", "", str(tmp_path), "--vm", "i-2-5-VM", "-f", "jsonl"], catch_exceptions=False)
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["line"] for x in lines] == [2]
