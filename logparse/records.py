@@ -41,21 +41,34 @@ _ASYNCJOB_AT = re.compile(r"AsyncJobVO:? \{id:\s?(\d+)")
 _SEQ_AT = re.compile(r"SeqA? (\d+)-(-?\d+):")
 
 
+_VM_AT = re.compile(r"(?:i-\d+-\d+|[rsv]-\d+)-VM\b")
+_VM_BODY = frozenset("0123456789-")
+
+
 def find_vms(text: str) -> tuple[str, ...]:
     """Instance names in ``text``, first-seen order, without duplicates."""
     out: list[str] = []
     pos = 0
-    search = VM_RE.search
+    n = len(text)
     while True:
         i = text.find("-VM", pos)
         if i < 0:
             return tuple(out)
-        m = search(text, max(0, i - 24), i + 3)
-        if m is not None:
+        pos = i + 3
+        # Walk back over the digits and dashes of `i-2-5` / `r-4` to the type letter.
+        j = i
+        while j > 0 and text[j - 1] in _VM_BODY:
+            j -= 1
+        start = j - 1
+        if start < 0 or text[start] not in "irsv" or (start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_")):
+            continue
+        if pos < n and (text[pos].isalnum() or text[pos] == "_"):
+            continue
+        m = _VM_AT.match(text, start, pos)
+        if m is not None and m.end() == pos:
             name = m.group()
             if name not in out:
                 out.append(name)
-        pos = i + 3
 
 
 def find_jobs(text: str, jobs: list[int]) -> list[int]:

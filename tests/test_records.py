@@ -355,3 +355,12 @@ def test_property_every_line_is_accounted_for(tmp_path_factory: pytest.TempPathF
             assert s.lines == blob.count(b"\n") + (0 if blob.endswith(b"\n") or not blob else 1)
         covered = sum(r.end_line - r.line + 1 for r in recs)
         assert covered == s.lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="irsv-0123456789VMx_[]\" ", max_size=60))
+def test_find_vms_agrees_with_the_plain_regex(text: str) -> None:
+    from logparse.records import VM_RE, find_vms
+
+    text = text + "-VM" + text[:7]
+    assert find_vms(text) == tuple(dict.fromkeys(VM_RE.findall(text)))
