@@ -109,9 +109,8 @@ def _header_offsets(lf: LogFile, patterns: Patterns, approx: Sequence[int], size
     return out
 
 
-def _count_newlines(path: Path, offsets: Sequence[int]) -> list[int]:
-    """Number of ``\\n`` before each offset (offsets ascending), in one pass."""
-    counts = []
+def _iter_newline_counts(path: Path, offsets: Sequence[int]) -> Iterator[int]:
+    """Number of ``\\n`` before each offset (offsets ascending), counted as they are asked for."""
     total = 0
     pos = 0
     with open(path, "rb") as fp:
@@ -122,28 +121,43 @@ def _count_newlines(path: Path, offsets: Sequence[int]) -> list[int]:
                     break
                 total += block.count(b"\n")
                 pos += len(block)
-            counts.append(total)
-    return counts
+            yield total
 
 
-def plan_units(files: Sequence[LogFile], patterns: Patterns, jobs: int, unit_bytes: int | None = None) -> list[Unit]:
-    """Split inputs into units; plain files larger than ``unit_bytes`` are cut (jobs > 1)."""
+def iter_units(files: Sequence[LogFile], patterns: Patterns, jobs: int,
+               unit_bytes: int | None = None) -> Iterator[Unit]:
+    """Split inputs into units; plain files larger than ``unit_bytes`` are cut (jobs > 1).
+
+    Lazy: the line number a piece starts at needs a count of the newlines before it, and
+    a pool that pulls units from here counts them while the workers already run.
+    """
     unit_bytes = unit_bytes or UNIT_BYTES
-    units: list[Unit] = []
+    n = 0
     for lf in files:
         if jobs > 1 and lf.path is not None and lf.role != "store" and not is_compressed(lf.path):
             size = lf.path.stat().st_size
             if size > unit_bytes * 3 // 2:
-                approx = list(range(unit_bytes, size, unit_bytes))
-                cuts = _header_offsets(lf, patterns, approx, size)
-                lines = _count_newlines(lf.path, cuts)
+                # A multiple of `jobs` pieces of about `unit_bytes`, so that the workers
+                # finish together.
+                pieces = jobs * max(1, round(size / (jobs * unit_bytes)))
+                step = -(-size // pieces)
+                cuts = _header_offsets(lf, patterns, list(range(step, size, step)), size)
                 bounds = [0, *cuts, size]
-                firsts = [1] + [n + 1 for n in lines]
+                counts = _iter_newline_counts(lf.path, cuts)
+                first = 1
                 for i in range(len(bounds) - 1):
-                    units.append(Unit(len(units), lf, bounds[i], bounds[i + 1] - bounds[i], firsts[i]))
+                    if i:
+                        first = next(counts) + 1
+                    yield Unit(n, lf, bounds[i], bounds[i + 1] - bounds[i], first)
+                    n += 1
                 continue
-        units.append(Unit(len(units), lf))
-    return units
+        yield Unit(n, lf)
+        n += 1
+
+
+def plan_units(files: Sequence[LogFile], patterns: Patterns, jobs: int, unit_bytes: int | None = None) -> list[Unit]:
+    """All units of :func:`iter_units` as a list."""
+    return list(iter_units(files, patterns, jobs, unit_bytes))
 
 
 # -- workers -------------------------------------------------------------------------------
@@ -240,9 +254,16 @@ def run_parse(
                 total = w.count
         return [per_file[k] for k in order], total
 
-    units = plan_units(files, patterns, jobs, unit_bytes)
-    for u in units:
-        stats_for(u.file)
+    for lf in files:
+        stats_for(lf)
+    units: list[Unit] = []
+
+    def feed() -> Iterator[Unit]:
+        # Runs in the pool's task-feeder thread: each unit is known before its result.
+        for u in iter_units(files, patterns, jobs, unit_bytes):
+            units.append(u)
+            yield u
+
     total = 0
     out_dir = Path(output).parent if str(output) != "-" else None
     with tempfile.TemporaryDirectory(prefix="logparse-", dir=out_dir) as tmpdir:
@@ -252,7 +273,7 @@ def run_parse(
             initializer=_init_worker,
             initargs=([str(d) for d in pattern_dirs], tz, rfilter, fmt, tuple(columns), tmpdir, encoding),
         ) as pool:
-            results = pool.imap(_run_unit, units, chunksize=1)
+            results = pool.imap(_run_unit, feed(), chunksize=1)
             if fmt == "parquet":
                 total = _merge_parquet(results, units, stats_for, columns, output, progress)
             else:
