@@ -52,6 +52,11 @@ def run(cmd: list[str]) -> tuple[float, int, int]:
     return dt, ru.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)
 
 
+def zgrep_count(bundle: Path) -> list[str]:
+    """`grep -c` of header lines over every log of a bundle, decompressed (the baseline)."""
+    return ["sh", "-c", f"zcat -f $(find {bundle} -type f ! -name '*.json') | grep -c -E '^[0-9]{{4}}-'"]
+
+
 def logparse(*args: str) -> list[str]:
     return [sys.executable, "-m", "logparse", *args]
 
@@ -141,7 +146,7 @@ def main() -> int:
             row("grep PATTERN (parsed store)", s, mb, rss, g_s, c)
         if _has_command("diagnose"):
             bmb = _bundle_mb(bundle)
-            gb_s, _, _ = run(["sh", "-c", f"zcat -f $(find {bundle} -type f ! -name '*.json') | grep -c -E '^[0-9]{{4}}-'"])
+            gb_s, _, _ = run(zgrep_count(bundle))
             row(f"zcat | grep -c (bundle, {bmb:,.0f} MB)", gb_s, bmb, 0, gb_s, 0)
             for j in ("1", "2"):
                 s, rss, c = run(logparse("diagnose", str(bundle), "-f", "json", "-o", os.devnull, "--jobs", j))
@@ -151,7 +156,7 @@ def main() -> int:
         big = DATA / f"bundle-{args.big}"
         simulate(big, parse_size(args.big), args.seed)
         bmb = _bundle_mb(big)
-        gb_s, gb_rss, _ = run(["sh", "-c", f"zcat -f $(find {big} -type f ! -name '*.json') | grep -c -E '^[0-9]{{4}}-'"])
+        gb_s, gb_rss, _ = run(zgrep_count(big))
         row(f"zcat | grep -c ({bmb:,.0f} MB bundle)", gb_s, bmb, gb_rss, gb_s, 0)
         if _has_command("diagnose"):
             s, rss, c = run(logparse("diagnose", str(big), "-f", "json", "-o", os.devnull, "--jobs", "2"))

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from .models import FileStats, Record
 from .patterns import FormatSpec, Patterns, load_patterns
@@ -172,7 +172,7 @@ class TimeShift:
             return None
 
         def convert(ts: str) -> str:
-            dt = datetime.fromisoformat(ts).replace(tzinfo=zone).astimezone(timezone.utc)
+            dt = datetime.fromisoformat(ts).replace(tzinfo=zone).astimezone(UTC)
             return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
         return convert
@@ -421,10 +421,10 @@ def _file_year(lf: LogFile) -> int:
     """Year for syslog lines without one: the file's mtime (deterministic per file)."""
     if lf.path is not None:
         try:
-            return datetime.fromtimestamp(os.stat(lf.path).st_mtime, tz=timezone.utc).year
+            return datetime.fromtimestamp(os.stat(lf.path).st_mtime, tz=UTC).year
         except OSError:
             pass
-    return datetime.now(tz=timezone.utc).year
+    return datetime.now(tz=UTC).year
 
 
 def iter_file_records(

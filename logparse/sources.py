@@ -196,7 +196,7 @@ def _open(lf: LogFile) -> BinaryIO:
     if lf.path is None:
         return sys.stdin.buffer
     try:
-        return open(lf.path, "rb")  # noqa: SIM115 - closed by the caller
+        return open(lf.path, "rb")
     except OSError as e:
         raise InputError(f"{lf.source}: {e.strerror or e}") from e
 

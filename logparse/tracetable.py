@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .models import Record
-from .stacktraces import MaskLink, StackTrace, TraceOccurrence, describe_mask, link_masks, message_template, parse_traces
+from .stacktraces import (
+    MaskLink,
+    StackTrace,
+    TraceOccurrence,
+    describe_mask,
+    link_masks,
+    message_template,
+    parse_traces,
+)
 
 EACH_COLUMNS = (
     "source", "line", "timestamp", "host", "thread", "exception", "message", "root_cause",
@@ -64,7 +72,8 @@ def where(trace: StackTrace) -> str:
 
 def _frame_str(trace: StackTrace) -> list[str]:
     return [
-        f"{f.cls}.{f.method}({f.file}:{f.line})" if f.line is not None else f"{f.cls}.{f.method}({f.file or 'Unknown Source'})"
+        f"{f.cls}.{f.method}({f.file}:{f.line})" if f.line is not None
+        else f"{f.cls}.{f.method}({f.file or 'Unknown Source'})"
         for f in trace.frames
     ]
 

@@ -1,4 +1,4 @@
-# ruff: noqa: E501  (log lines and Java frames are copied whole)
+
 """Build small 2.2-era CloudStack logs (MS + KVM agents) start by start, for correlate/diagnose tests.
 
 Lines follow ``shared/reference/cloudstack-log-formats.md`` §1.7, §2 and §3.4: a failing

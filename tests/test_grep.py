@@ -1,7 +1,6 @@
 """`logparse grep`: time merge, whole records, --follow links, --context, exit codes, redaction."""
 
 # Log lines are kept whole (and with their trailing spaces): they are the fixtures.
-# ruff: noqa: E501, W291
 
 from __future__ import annotations
 

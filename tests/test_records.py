@@ -272,7 +272,7 @@ def test_empty_file_and_no_trailing_newline(tmp_path: Path, patterns: Patterns) 
 
 
 def test_50kb_json_line(tmp_path: Path, patterns: Patterns) -> None:
-    disks = ",".join('{"id":%d,"name":"d%d","path":"/mnt/x/%d","deviceId":%d}' % (i, i, i, i) for i in range(900))
+    disks = ",".join(f'{{"id":{i},"name":"d{i}","path":"/mnt/x/{i}","deviceId":{i}}}' for i in range(900))
     line = (
         "2012-03-01 14:02:11,301 DEBUG [agent.transport.Request] (Job-Executor-4:job-123) Seq 3-149: Sending  "
         '{ Cmd , MgmtId: 1, via: 3, Ver: v1, Flags: 100111, [{"StartCommand":{"vm":{"name":"i-2-5-VM","disks":[' + disks + "]}}}] }"

@@ -1,6 +1,5 @@
 """`redact`: every secret kind masked, keys kept, fast path, idempotent."""
 
-# ruff: noqa: E501
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Tests for logparse.stacktraces: trace shapes, fingerprints, templates, masking."""
 
 # Trace lines are copied verbatim from cloudstack-log-formats.md §3.4/§3.5: keep them whole.
-# ruff: noqa: E501
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ def parse(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tup
         bar = click.progressbar(length=total_bytes, label="parsing", file=sys.stderr)
         bar.__enter__()
     try:
-        stats, n = run_parse(
+        stats, _rows = run_parse(
             files, patterns, fmt=fmt.lower(), output=output, jobs=jobs,
             pattern_dirs=[str(d) for d in pattern_dirs], tz=parse_tz(tz),
             rfilter=make_filter(since, until, level), encoding=encoding,
