@@ -1439,6 +1439,12 @@ def _finish_attempts(c: _Correlator) -> None:
             att.failure_kind = None
 
 
+def _change_marker(p: VersionPoint, kind: str, from_version: str | None, detail: str | None = None) -> Marker:
+    """A version change (upgrade, rollback, db_upgrade) of a host at a version point."""
+    return Marker(p.time, kind, p.host, p.role, version=p.version, from_version=from_version,
+                  to_version=p.version, evidence=p.evidence, detail=detail)
+
+
 def _finish_versions(c: _Correlator) -> None:
     a = c.a
     points = sorted(c.points, key=lambda p: (p[0].time or "", p[0].host, p[0].evidence))
@@ -1465,49 +1471,16 @@ def _finish_versions(c: _Correlator) -> None:
             old = release_of(prev.version)
             if old and new and new != old:
                 kind = "upgrade" if new > old else "rollback"
-                markers.append(
-                    Marker(
-                        p.time,
-                        kind,
-                        p.host,
-                        p.role,
-                        version=p.version,
-                        from_version=prev.version,
-                        to_version=p.version,
-                        evidence=p.evidence,
-                    )
-                )
+                markers.append(_change_marker(p, kind, prev.version))
         elif dbrel and new and dbrel != new:
             # The first start we see already runs other code than the database: the code
             # was changed while this MS was down.
             kind = "upgrade" if new > dbrel else "rollback"
-            markers.append(
-                Marker(
-                    p.time,
-                    kind,
-                    p.host,
-                    p.role,
-                    version=p.version,
-                    from_version=db,
-                    to_version=p.version,
-                    evidence=p.evidence,
-                )
-            )
+            markers.append(_change_marker(p, kind, db))
         if prev is None and p.role == "agent" and new:
             _infer_agent_change(c, p, new, ms_changes, markers)
         if dbrel and new and dbrel < new:
-            markers.append(
-                Marker(
-                    p.time,
-                    "db_upgrade",
-                    p.host,
-                    p.role,
-                    version=p.version,
-                    from_version=db,
-                    to_version=p.version,
-                    evidence=p.evidence,
-                )
-            )
+            markers.append(_change_marker(p, "db_upgrade", db))
         last[p.host] = p
     # host ids of MS-side host events → names
     out: list[Marker] = []
@@ -1579,19 +1552,8 @@ def _infer_agent_change(
     for when, old, to, db in reversed(ms_changes):
         if when <= t and to == new:
             kind = "upgrade" if new > old else "rollback"
-            markers.append(
-                Marker(
-                    p.time,
-                    kind,
-                    p.host,
-                    p.role,
-                    version=p.version,
-                    from_version=db,
-                    to_version=p.version,
-                    evidence=p.evidence,
-                    detail="the agent's previous version is not logged; the MS's is assumed",
-                )
-            )
+            markers.append(_change_marker(p, kind, db,
+                detail="the agent's previous version is not logged; the MS's is assumed"))
             return
 
 

@@ -273,49 +273,38 @@ class RecordReader:
                         pts = pm.group(prefix_mode.idx[0]) if prefix_mode.idx[0] else None
                         line = pm.group(prefix_mode.idx[6])
                 c = line[:1]
-                if c == "\t" or c == " " or not c:
-                    # Stack frames and indented text: never a header.
-                    if cur is not None:
-                        stats.continuation += 1
-                        cur_lines.append(line)
+                hit: tuple[_Compiled, re.Match[str], str | None] | None = None
+                # Stack frames and indented text (tab, space) are never headers.
+                if c and c != "\t" and c != " ":
+                    m = first_match(line) if first_match is not None else None
+                    if m is not None:
+                        hit = (first_cf, m, pts)  # type: ignore[assignment]
                     else:
-                        if not orphan_lines:
-                            orphan_start = n
-                            if stats.first_orphan is None:
-                                stats.first_orphan = n
-                        stats.orphans += 1
-                        orphan_lines.append(line)
-                    continue
-                m = first_match(line) if first_match is not None else None
-                if m is not None:
-                    hit: tuple[_Compiled, re.Match[str], str | None] | None = (first_cf, m, pts)  # type: ignore[assignment]
-                else:
-                    hit = None
-                    for cf in formats:
-                        if cf is first_cf:
-                            continue
-                        m = cf.match(line)
-                        if m is not None:
-                            # Most-recently-used first: a file is nearly always one layout.
-                            formats.remove(cf)
-                            formats.insert(0, cf)
-                            first_cf, first_match = cf, cf.match
-                            hit = (cf, m, pts)
-                            break
-                    else:
-                        if c in runner_first and line.startswith(RUNNER_PREFIXES):
-                            # A raw agent-runner line: its own orphan record (ref §1.5).
-                            if cur is not None:
-                                yield build(cur, cur_lines, cur_start, n - 1)
-                                cur = None
-                            elif orphan_lines:
-                                yield self._orphan(orphan_lines, orphan_start)
-                                orphan_lines = []
-                            stats.orphans += 1
-                            if stats.first_orphan is None:
-                                stats.first_orphan = n
-                            yield self._orphan([line], n)
-                            continue
+                        for cf in formats:
+                            if cf is first_cf:
+                                continue
+                            m = cf.match(line)
+                            if m is not None:
+                                # Most-recently-used first: a file is nearly always one layout.
+                                formats.remove(cf)
+                                formats.insert(0, cf)
+                                first_cf, first_match = cf, cf.match
+                                hit = (cf, m, pts)
+                                break
+                        else:
+                            if c in runner_first and line.startswith(RUNNER_PREFIXES):
+                                # A raw agent-runner line: its own orphan record (ref §1.5).
+                                if cur is not None:
+                                    yield build(cur, cur_lines, cur_start, n - 1)
+                                    cur = None
+                                elif orphan_lines:
+                                    yield self._orphan(orphan_lines, orphan_start)
+                                    orphan_lines = []
+                                stats.orphans += 1
+                                if stats.first_orphan is None:
+                                    stats.first_orphan = n
+                                yield self._orphan([line], n)
+                                continue
                 if hit is not None:
                     if cur is not None:
                         yield build(cur, cur_lines, cur_start, n - 1)
