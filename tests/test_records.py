@@ -364,3 +364,14 @@ def test_find_vms_agrees_with_the_plain_regex(text: str) -> None:
 
     text = text + "-VM" + text[:7]
     assert find_vms(text) == tuple(dict.fromkeys(VM_RE.findall(text)))
+
+
+def test_corrupt_gzip_member_keeps_lines_before_it(tmp_path: Path, patterns: Patterns) -> None:
+    good = gzip.compress((SMALL * 300).encode())
+    bad = bytearray(gzip.compress((SMALL * 300).encode()))
+    bad[len(bad) // 2 : len(bad) // 2 + 64] = b"\xff" * 64  # damage the second member's data
+    p = _write(tmp_path / "agent.log.2013-08-05.gz", good + bytes(bad))
+    recs, stats = _collect([p], patterns)
+    assert stats[0].lines >= 1200  # the whole first member
+    assert stats[0].balanced
+    assert any("corrupt gzip data" in w and str(p) in w for w in stats[0].warnings)
