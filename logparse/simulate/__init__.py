@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from logparse.simulate.core import Bundle, SimulationError
-from logparse.simulate.engine4x import MSID4
-from logparse.simulate.engine22 import MS_NAME, MSID
+from logparse.simulate.engine22 import MS_NAME
 from logparse.simulate.scenarios import SCENARIOS
+from logparse.simulate.sim import RunOptions
 
 __all__ = ["SCENARIOS", "SimulationError", "SimulationResult", "generate", "parse_size", "simulate"]
 
@@ -115,22 +115,16 @@ def generate(
         days_needed = -(-size // (per_day * _MAX_SCALE_FOR_DAYS))
         extra_days = max(0, min(_MAX_EXTRA_DAYS, days_needed - spec.BASE_DAYS))
         dry = Bundle(outdir, dry_run=True)
-        sim = spec.run(dry, seed=seed, hosts=hosts, vms=vms, noise=False, extra_days=extra_days)
+        sim = spec.run(dry, RunOptions(seed=seed, hosts=hosts, vms=vms, noise=False, extra_days=extra_days))
         dry.close()
         curve = sim.curve_out
     outdir.mkdir(parents=True, exist_ok=True)
     bundle = Bundle(outdir, compress_level=level)
     try:
-        sim = spec.run(
-            bundle,
-            seed=seed,
-            hosts=hosts,
-            vms=vms,
-            noise=True,
-            target=size,
-            curve=curve,
-            extra_days=extra_days,
+        opts = RunOptions(
+            seed=seed, hosts=hosts, vms=vms, noise=True, target=size, curve=curve, extra_days=extra_days
         )
+        sim = spec.run(bundle, opts)
     finally:
         files = bundle.close()
     truth: dict[str, Any] = {
@@ -138,7 +132,7 @@ def generate(
         "scenario": scenario,
         "seed": seed,
         "hosts": [{"name": h.name, "host_id": h.id, "ip": h.ip} for h in sim.hosts],
-        "management_servers": [{"name": MS_NAME, "msid": MSID4 if scenario == "null-device-4x" else MSID}],
+        "management_servers": [{"name": MS_NAME, "msid": sim.msid}],
         "vms": [
             {
                 "name": v.name,

@@ -50,7 +50,7 @@ from logparse.simulate.model import (
     disk_cause,
     gib,
 )
-from logparse.simulate.sim import Simulator
+from logparse.simulate.sim import RunOptions, Simulator
 
 MSID = 90520732674657  # ref §1.7
 MS_NAME = "ms1"
@@ -122,30 +122,34 @@ def profile_mix(n: int) -> list[str]:
 
 
 class Cluster22(Simulator):
-    """One zone, one pod, one cluster of KVM hosts, one NFS pool, one management server."""
+    """One zone, one pod, one cluster of KVM hosts, one NFS pool, one management server.
+
+    The class attributes below are what differs between the eras in the code both share:
+    log paths, the MS id and the logger names of the lines written by the common helpers.
+    """
+
+    LOG_ROOT = "var/log/cloud"  # ref §1.4: 2.2.x paths
+    API_LOG = "api-server.log"
+    msid = MSID
+    lg_req = L_REQ
+    lg_cap = L_CAP
+    lg_plan = L_PLAN
+    lg_dest = L_PLAN  # "Returning Deployment Destination"
+    lg_vol = L_STOR  # "Checking if we need to prepare … volumes"
+    lg_agm = L_AGM
+    lg_stats = L_STATS
+    conf_dir = "/etc/cloud/agent"
 
     def __init__(
-        self,
-        bundle: Bundle,
-        *,
-        seed: int,
-        start: int,
-        end: int,
-        hosts: int,
-        vms: int,
-        version: str,
-        noise: bool,
-        target: int | None = None,
-        action_curve: list[int] | None = None,
-        log_root: str = "var/log/cloud",
+        self, bundle: Bundle, opts: RunOptions, *, start: int, end: int, version: str, log_root: str | None = None
     ) -> None:
-        super().__init__(
-            bundle, seed=seed, start=start, end=end, noise=noise, target=target, action_curve=action_curve
-        )
+        super().__init__(bundle, opts, start=start, end=end)
         r = self.rng
+        hosts = opts.hosts
+        log_root = log_root or self.LOG_ROOT
         self.log_root = log_root
         self.msf = bundle.file(f"{MS_NAME}/{log_root}/management/management-server.log")
-        self.apif = bundle.file(f"{MS_NAME}/{log_root}/management/api-server.log")
+        self.apif = bundle.file(f"{MS_NAME}/{log_root}/management/{self.API_LOG}")
         self.ms_version = version
         self.db_version = version
         self.ms_up = False
@@ -179,12 +183,16 @@ class Cluster22(Simulator):
         self._ping_tpl: dict[int, tuple[str, ...]] = {}
         self._pc = 0
         self._session = self._sessionkey()
-        self._populate(vms)
+        self._populate(opts.vms)
         self.vms_by_id = {v.id: v for v in self.vms}
         total_ram = sum(v.ram for v in self.vms)
         per_host = -(-int(total_ram * 1.35 / max(1, hosts)) // gib(4)) * gib(4)
         for h in self.hosts:
             h.ram = max(gib(16), per_host)
+        self._setup_era()
+
+    def _setup_era(self) -> None:
+        """What a later era adds once the fleet exists (nothing in 2.2)."""
 
     # -- identifiers --------------------------------------------------------------------
     def uuid(self) -> str:
@@ -318,19 +326,96 @@ class Cluster22(Simulator):
         newh: Host | None,
         before: Host | None,
     ) -> None:
-        """CapacityManagerImpl state-transition line, 2.2 → 4.15 wording (ref §4.2)."""
+        """CapacityManagerImpl state-transition line, ``transitted from :`` wording (≤ 4.15; ref §4.2)."""
 
         def hid(h: Host | None) -> str:
             return "null" if h is None else str(h.id)
 
         self.ms(
             "DEBUG",
-            L_CAP,
+            self.lg_cap,
             thread,
             f"VM state transitted from :{old} to {new} with event: {event}vm's original host id: "
             f"{hid(orig)} new host id: {hid(newh)} host id before state transition: {hid(before)}",
             ndc,
         )
+
+    # -- command round trips (both eras; ``msid``, ``via`` and the loggers are per era) ------
+    def via(self, h: Host) -> str:
+        """``via:`` of a transport line on the MS side: the host id (4.3+ adds the name)."""
+        return str(h.id)
+
+    def _wait(self, lo: int, hi: int, noise: bool) -> None:
+        """``step`` on the action stream, or the same on the noise stream."""
+        self.now += (self.nrng if noise else self.rng).randint(lo, hi)
+
+    def send_cmd(self, h: Host, seq: int, thread: str, ndc: str, cmd: str, flags: int) -> None:
+        """The MS's ``Seq H-S: Sending { Cmd … }``."""
+        msg = transport(h.id, seq, "Sending ", "Cmd ", self.msid, self.via(h), flags, cmd)
+        self.ms("DEBUG", self.lg_req, thread, msg, ndc)
+
+    def agent_request(
+        self,
+        h: Host,
+        seq: int,
+        cmd: str,
+        cls: str,
+        flags: int,
+        wait: tuple[int, int],
+        *,
+        gap: tuple[int, int] | None = None,
+        noise: bool = False,
+    ) -> str:
+        """The agent's ``Request:`` and ``Processing command:`` lines; returns its worker thread."""
+        t = self.nthread("agentRequest-Handler", 5, f"@{h.id}") if noise else self.agent_thread(h)
+        self._wait(*wait, noise)
+        self.ag(
+            h, "DEBUG", L_AGENT, t, "Request:" + transport(h.id, seq, "", "Cmd ", self.msid, str(h.id), flags, cmd)
+        )
+        if gap is not None:
+            self.step(*gap)
+        self.ag(h, "DEBUG", L_AGENT, t, f"Processing command: com.cloud.agent.api.{cls}")
+        return t
+
+    def agent_answer(self, h: Host, seq: int, t: str, ans: str, flags: int) -> None:
+        """The agent's ``Seq H-S:  { Ans: … }`` line."""
+        self.ag(h, "DEBUG", L_AGENT, t, transport(h.id, seq, "", "Ans: ", self.msid, str(h.id), flags, ans))
+
+    def ms_answer(
+        self,
+        h: Host,
+        seq: int,
+        thread: str,
+        ndc: str,
+        ans: str,
+        name: str,
+        flags: int,
+        *,
+        handler_flags: int | None = None,
+        wait: tuple[int, int] | None = (3, 12),
+        gap: tuple[int, int] | None = None,
+        noise: bool = False,
+    ) -> None:
+        """The answer on the MS: ``Processing:`` on an AgentManager-Handler, ``Received:`` on ``thread``."""
+        if wait is not None:
+            self._wait(*wait, noise)
+        ht = self.nthread("AgentManager-Handler", 15) if noise else self.thread("AgentManager-Handler", 15)
+        hflags = flags if handler_flags is None else handler_flags
+        self._handler_line(
+            ht, transport(h.id, seq, "Processing: ", "Ans: ", self.msid, self.via(h), hflags, ans)
+        )
+        if gap is not None:
+            self.step(*gap)
+        self.ms(
+            "DEBUG",
+            self.lg_req,
+            thread,
+            transport(h.id, seq, "Received: ", "Ans: ", self.msid, self.via(h), flags, f"{{ {name} }}"),
+            ndc,
+        )
+
+    def _handler_line(self, thread: str, msg: str) -> None:
+        self.ms("DEBUG", self.lg_req, thread, msg)
 
     # -- API ------------------------------------------------------------------------------
     def _query(self, command: str, params: str) -> str:
@@ -486,52 +571,15 @@ class Cluster22(Simulator):
         )
         host = self.plan(vm, prefer)
         self.step(10, 60)
-        attempt: dict[str, Any] = {
-            "vm": vm.name,
-            "vm_id": vm.id,
-            "job": job,
-            "host": None,
-            "seq": None,
-            "time": t_attempt,
-            "outcome": "failed",
-            "cause": "capacity",
-            "agent_version": None,
-            "ms_version": self.ms_version,
-            "disks": None,
-        }
-        self.attempts.append(attempt)
+        attempt = self._attempt(vm, job, t_attempt)
         if host is None:
             self._capacity_failure(vm, thread, ndc, job)
             return attempt
         self.ms("DEBUG", L_PLAN, thread, "Is ROOT volume READY (pool already allocated)?: Yes", ndc)
-        storage = ", ".join(f"Volume({v.id}|{v.vtype}-->Pool({self.pool.id})" for v in vm.volumes)
-        self.ms(
-            "DEBUG",
-            L_PLAN,
-            thread,
-            "Returning Deployment Destination: "
-            "Dest[Zone(Id)-Pod(Id)-Cluster(Id)-Host(Id)-Storage(Volume(Id|Type-->Pool(Id))] : "
-            f"Dest[Zone(1)-Pod(1)-Cluster(1)-Host({host.id})-Storage({storage})]",
-            ndc,
-        )
+        self._destination(thread, ndc, vm, host)
         self.ms("DEBUG", L_VMM, thread, "VM is being started in podId: 1", ndc)
         self.step(5, 20)
-        self.ms(
-            "DEBUG",
-            L_STOR,
-            thread,
-            f"Checking if we need to prepare {len(vm.volumes)} volumes for VM[User|{vm.name}]",
-            ndc,
-        )
-        for v in vm.volumes:  # same order as the StartCommand array (ref §4.1)
-            self.ms(
-                "DEBUG",
-                L_STOR,
-                thread,
-                f"No need to recreate the volume: Vol[{v.id}|vm={vm.id}|{v.vtype}], "
-                f"since it already has a pool assigned: {self.pool.id}, adding disk to VM",
-                ndc,
-            )
+        self._prepare_volumes(thread, ndc, vm)
         self.step(5, 20)
         self.transition(thread, ndc, "Starting", "Starting", "OperationRetry", vm.last_host, host, None)
         host.used_ram += vm.ram
@@ -540,35 +588,12 @@ class Cluster22(Simulator):
         vmto = vm_to_22(vm, self.pool, VLAN)
         payload = start_command_22(vmto)
         self.step(20, 80)
-        self.ms(
-            "DEBUG",
-            L_REQ,
-            thread,
-            transport(host.id, seq, "Sending ", "Cmd ", MSID, str(host.id), FLAGS_START_22, payload),
-            ndc,
-        )
-        disks = [{"volume_id": v.id, "type": v.vtype, "device_id": v.device_id} for v in vm.volumes]
-        attempt.update(host=host.name, seq=f"{host.id}-{seq}", agent_version=host.version, disks=disks)
+        self.send_cmd(host, seq, thread, ndc, payload, FLAGS_START_22)
+        self._attempt_sent(attempt, vm, host, seq)
         ok = self._agent_start(host, vm, seq, payload, vmto)
         answer = start_answer_22(vmto) if ok else generic_answer(NPE_TRACE_22)
-        self.step(3, 12)
-        self.ms(
-            "DEBUG",
-            L_REQ,
-            self.thread("AgentManager-Handler", 15),
-            transport(host.id, seq, "Processing: ", "Ans: ", MSID, str(host.id), FLAGS_ANS_SEQ, answer),
-        )
-        self.step(1, 3)
         name = "StartAnswer" if ok else "Answer"
-        self.ms(
-            "DEBUG",
-            L_REQ,
-            thread,
-            transport(
-                host.id, seq, "Received: ", "Ans: ", MSID, str(host.id), FLAGS_ANS_SEQ, f"{{ {name} }}"
-            ),
-            ndc,
-        )
+        self.ms_answer(host, seq, thread, ndc, answer, name, FLAGS_ANS_SEQ, gap=(1, 3))
         if ok:
             self.step(10, 60)
             self.transition(thread, ndc, "Starting", "Running", "OperationSucceeded", host, host, host)
@@ -616,12 +641,68 @@ class Cluster22(Simulator):
             )
         return attempt
 
-    def _capacity_failure(self, vm: Vm, thread: str, ndc: str, job: int | None) -> None:
-        """No host fits: the planner gives up and no command is sent (ref §4.1)."""
-        self.ms("DEBUG", L_PLAN, thread, "No suitable hosts found under this Cluster: 1", ndc)
+    # -- start steps both eras log alike (loggers per era) ---------------------------------
+    def _attempt(self, vm: Vm, job: int | None, t_attempt: str) -> dict[str, Any]:
+        """A new ground-truth start attempt (a capacity failure until a host is chosen)."""
+        attempt: dict[str, Any] = {
+            "vm": vm.name,
+            "vm_id": vm.id,
+            "job": job,
+            "host": None,
+            "seq": None,
+            "time": t_attempt,
+            "outcome": "failed",
+            "cause": "capacity",
+            "agent_version": None,
+            "ms_version": self.ms_version,
+            "disks": None,
+        }
+        self.attempts.append(attempt)
+        return attempt
+
+    def _attempt_sent(self, attempt: dict[str, Any], vm: Vm, host: Host, seq: int) -> None:
+        """The StartCommand went out: host, sequence, agent version and disk array of the attempt."""
+        disks = [{"volume_id": v.id, "type": v.vtype, "device_id": v.device_id} for v in vm.volumes]
+        attempt.update(host=host.name, seq=f"{host.id}-{seq}", agent_version=host.version, disks=disks)
+
+    def _destination(self, thread: str, ndc: str, vm: Vm, host: Host) -> None:
+        """``Returning Deployment Destination: …`` (ref §4.1)."""
+        storage = ", ".join(f"Volume({v.id}|{v.vtype}-->Pool({self.pool.id})" for v in vm.volumes)
         self.ms(
             "DEBUG",
-            L_PLAN,
+            self.lg_dest,
+            thread,
+            "Returning Deployment Destination: "
+            "Dest[Zone(Id)-Pod(Id)-Cluster(Id)-Host(Id)-Storage(Volume(Id|Type-->Pool(Id))] : "
+            f"Dest[Zone(1)-Pod(1)-Cluster(1)-Host({host.id})-Storage({storage})]",
+            ndc,
+        )
+
+    def _prepare_volumes(self, thread: str, ndc: str, vm: Vm) -> None:
+        """``Checking if we need to prepare N volumes`` and one ``No need to recreate`` per volume."""
+        self.ms(
+            "DEBUG",
+            self.lg_vol,
+            thread,
+            f"Checking if we need to prepare {len(vm.volumes)} volumes for VM[User|{vm.name}]",
+            ndc,
+        )
+        for v in vm.volumes:  # same order as the StartCommand array (ref §4.1)
+            self.ms(
+                "DEBUG",
+                self.lg_vol,
+                thread,
+                f"No need to recreate the volume: Vol[{v.id}|vm={vm.id}|{v.vtype}], "
+                f"since it already has a pool assigned: {self.pool.id}, adding disk to VM",
+                ndc,
+            )
+
+    def _no_destination(self, thread: str, ndc: str, vm: Vm) -> None:
+        """The planner finds no host: two planner lines, the VM goes back to Stopped."""
+        self.ms("DEBUG", self.lg_plan, thread, "No suitable hosts found under this Cluster: 1", ndc)
+        self.ms(
+            "DEBUG",
+            self.lg_plan,
             thread,
             "Could not find suitable Deployment Destination for this VM under any clusters, returning. ",
             ndc,
@@ -629,6 +710,10 @@ class Cluster22(Simulator):
         self.step(5, 20)
         self.transition(thread, ndc, "Starting", "Stopped", "OperationFailed", vm.last_host, None, None)
         vm.state = "Stopped"
+
+    def _capacity_failure(self, vm: Vm, thread: str, ndc: str, job: int | None) -> None:
+        """No host fits: the planner gives up and no command is sent (ref §4.1)."""
+        self._no_destination(thread, ndc, vm)
         if job is not None:
             self.step(3, 10)
             self.ms("INFO", L_DISP, thread, f"Unable to create a deployment for VM[User|{vm.name}]", ndc)
@@ -655,20 +740,8 @@ class Cluster22(Simulator):
 
     def _agent_start(self, host: Host, vm: Vm, seq: int, payload: str, vmto: dict[str, Any]) -> bool:
         """The agent side of a StartCommand (ref §3.2); False when 2.2.14's createVbd throws."""
-        t = self.agent_thread(host)
-        self.step(8, 25)
-        self.ag(
-            host,
-            "DEBUG",
-            L_AGENT,
-            t,
-            "Request:"
-            + transport(
-                host.id, seq, "", "Cmd ", MSID, str(host.id), receiver_flags(FLAGS_START_22, payload), payload
-            ),
-        )
-        self.step(1, 2)
-        self.ag(host, "DEBUG", L_AGENT, t, "Processing command: com.cloud.agent.api.StartCommand")
+        flags = receiver_flags(FLAGS_START_22, payload)
+        t = self.agent_request(host, seq, payload, "StartCommand", flags, (8, 25), gap=(1, 2))
         fail = None
         if host.version == "2.2.14":  # ref §3.3: vols.add(devId, disk) in arrival order
             fail = arraylist_add_failure([v.device_id or 0 for v in vm.volumes])
@@ -678,15 +751,7 @@ class Cluster22(Simulator):
             self.step(1, 3)
             self.ag(host, "WARN", L_AGENT, t, "Caught: ", NPE_TRACE_22)
             self.step(1, 2)
-            self.ag(
-                host,
-                "DEBUG",
-                L_AGENT,
-                t,
-                transport(
-                    host.id, seq, "", "Ans: ", MSID, str(host.id), FLAGS_ANS_SEQ, generic_answer(NPE_TRACE_22)
-                ),
-            )
+            self.agent_answer(host, seq, t, generic_answer(NPE_TRACE_22), FLAGS_ANS_SEQ)
             return False
         self.step(200, 600)
         xml = domain_xml_22(vm, self.pool, iso_first=host.version == "2.2.14", bridge="cloudbr0")
@@ -702,13 +767,7 @@ class Cluster22(Simulator):
         vm.vnc_port = 5900 + sum(1 for v in self.vms if v.host is host and v.state == "Running")
         self.qemu_start(host, vm)
         self.step(100, 400)
-        self.ag(
-            host,
-            "DEBUG",
-            L_AGENT,
-            t,
-            transport(host.id, seq, "", "Ans: ", MSID, str(host.id), FLAGS_ANS_SEQ, start_answer_22(vmto)),
-        )
+        self.agent_answer(host, seq, t, start_answer_22(vmto), FLAGS_ANS_SEQ)
         return True
 
     def qemu_start(self, host: Host, vm: Vm) -> None:
@@ -764,23 +823,8 @@ class Cluster22(Simulator):
         host.seq += 1
         cmd = dumps([{"StopCommand": {"isProxy": False, "vmName": vm.name, "wait": 0}}])
         self.step(5, 30)
-        self.ms(
-            "DEBUG",
-            L_REQ,
-            thread,
-            transport(host.id, seq, "Sending ", "Cmd ", MSID, str(host.id), FLAGS_START_22, cmd),
-            ndc,
-        )
-        t = self.agent_thread(host)
-        self.step(5, 20)
-        self.ag(
-            host,
-            "DEBUG",
-            L_AGENT,
-            t,
-            "Request:" + transport(host.id, seq, "", "Cmd ", MSID, str(host.id), FLAGS_START_22, cmd),
-        )
-        self.ag(host, "DEBUG", L_AGENT, t, "Processing command: com.cloud.agent.api.StopCommand")
+        self.send_cmd(host, seq, thread, ndc, cmd, FLAGS_START_22)
+        t = self.agent_request(host, seq, cmd, "StopCommand", FLAGS_START_22, (5, 20))
         self.step(800, 4000)
         self.qemu(host, vm, f"qemu: terminating on signal 15 from pid {self.rng.randint(1500, 4000)}\n")
         self.now += self.rng.randint(5, 60)
@@ -800,29 +844,8 @@ class Cluster22(Simulator):
             ]
         )
         self.step(50, 300)
-        self.ag(
-            host,
-            "DEBUG",
-            L_AGENT,
-            t,
-            transport(host.id, seq, "", "Ans: ", MSID, str(host.id), FLAGS_ANS_SEQ, ans),
-        )
-        self.step(3, 12)
-        self.ms(
-            "DEBUG",
-            L_REQ,
-            self.thread("AgentManager-Handler", 15),
-            transport(host.id, seq, "Processing: ", "Ans: ", MSID, str(host.id), FLAGS_ANS_SEQ, ans),
-        )
-        self.ms(
-            "DEBUG",
-            L_REQ,
-            thread,
-            transport(
-                host.id, seq, "Received: ", "Ans: ", MSID, str(host.id), FLAGS_ANS_SEQ, "{ StopAnswer }"
-            ),
-            ndc,
-        )
+        self.agent_answer(host, seq, t, ans, FLAGS_ANS_SEQ)
+        self.ms_answer(host, seq, thread, ndc, ans, "StopAnswer", FLAGS_ANS_SEQ)
         self.step(10, 40)
         self.transition(thread, ndc, "Stopping", "Stopped", "OperationSucceeded", host, None, host)
         vm.state, vm.host = "Stopped", None
@@ -883,55 +906,12 @@ class Cluster22(Simulator):
                 ]
             )
             self.step(20, 80)
-            self.ms(
-                "DEBUG",
-                L_REQ,
-                thread,
-                transport(host.id, seq, "Sending ", "Cmd ", MSID, str(host.id), FLAGS_START_22, cmd),
-                ndc,
-            )
-            t = self.agent_thread(host)
-            self.step(5, 20)
-            self.ag(
-                host,
-                "DEBUG",
-                L_AGENT,
-                t,
-                "Request:" + transport(host.id, seq, "", "Cmd ", MSID, str(host.id), FLAGS_START_22, cmd),
-            )
-            self.ag(host, "DEBUG", L_AGENT, t, "Processing command: com.cloud.agent.api.AttachVolumeCommand")
+            self.send_cmd(host, seq, thread, ndc, cmd, FLAGS_START_22)
+            t = self.agent_request(host, seq, cmd, "AttachVolumeCommand", FLAGS_START_22, (5, 20))
             ans = dumps([{"AttachVolumeAnswer": {"deviceId": dev, "result": True, "wait": 0}}])
             self.step(200, 1500)
-            self.ag(
-                host,
-                "DEBUG",
-                L_AGENT,
-                t,
-                transport(host.id, seq, "", "Ans: ", MSID, str(host.id), FLAGS_ANS_SEQ, ans),
-            )
-            self.step(3, 12)
-            self.ms(
-                "DEBUG",
-                L_REQ,
-                self.thread("AgentManager-Handler", 15),
-                transport(host.id, seq, "Processing: ", "Ans: ", MSID, str(host.id), FLAGS_ANS_SEQ, ans),
-            )
-            self.ms(
-                "DEBUG",
-                L_REQ,
-                thread,
-                transport(
-                    host.id,
-                    seq,
-                    "Received: ",
-                    "Ans: ",
-                    MSID,
-                    str(host.id),
-                    FLAGS_ANS_SEQ,
-                    "{ AttachVolumeAnswer }",
-                ),
-                ndc,
-            )
+            self.agent_answer(host, seq, t, ans, FLAGS_ANS_SEQ)
+            self.ms_answer(host, seq, thread, ndc, ans, "AttachVolumeAnswer", FLAGS_ANS_SEQ)
         self.step(20, 90)
         self.complete(thread, job, 1, 0, "com.cloud.api.response.VolumeResponse")
         self.step(300, 2500)
@@ -1016,6 +996,11 @@ class Cluster22(Simulator):
         self.ms("INFO", L_AGM, "main", "Ping Timeout is 150")
         self.ms("INFO", L_AGM, "main", "Listening on 8250 with 5 workers")
         self.step(5000, 20000)
+        self._ms_online()
+        return True
+
+    def _ms_online(self) -> None:
+        """The MS is up: its periodic noise starts and the agents waiting to reconnect get in."""
         self.ms_up = True
         self.ms_gen += 1
         self.schedule("vmstats", 0, self.now + 20_000, self.ms_gen)
@@ -1025,7 +1010,6 @@ class Cluster22(Simulator):
             if h.agent_up and h.machine_up and not h.connected:
                 self.step(1000, 8000)
                 self.connect(h, reconnect=True)
-        return True
 
     def set_db_version(self, version: str) -> None:
         """Restore the database from a dump taken at ``version`` (not logged)."""
@@ -1041,8 +1025,16 @@ class Cluster22(Simulator):
         self.raw(h, f"Agent started.  PID: {h.pid}")
         self.step(300, 1500)
         self.event("agent_restart", h.name, version)  # at the version banner (ref §5.2)
+        self._agent_banner(h)
+        if self.ms_up:
+            self.connect(h, reconnect=False)
+        else:
+            self.schedule("reconnect", h.id, self.now + 5000, h.conn_gen)
+
+    def _agent_banner(self, h: Host) -> None:
+        """AgentShell's version banner and the Agent's id lines of a starting agent (ref §5.2)."""
         self.ag(h, "INFO", L_SHELL, "main", f"Implementation Version is {h.stamp}")
-        self.ag(h, "INFO", L_SHELL, "main", "agent.properties found at /etc/cloud/agent/agent.properties")
+        self.ag(h, "INFO", L_SHELL, "main", f"agent.properties found at {self.conf_dir}/agent.properties")
         self.ag(h, "INFO", L_SHELL, "main", "Defaulting to using properties file for storage")
         self.ag(h, "INFO", L_SHELL, "main", "Defaulting to the constant time backoff algorithm")
         self.step(500, 2000)
@@ -1056,10 +1048,6 @@ class Cluster22(Simulator):
             f"host = {MS_IP} : port = 8250",
         )
         self.step(200, 800)
-        if self.ms_up:
-            self.connect(h, reconnect=False)
-        else:
-            self.schedule("reconnect", h.id, self.now + 5000, h.conn_gen)
 
     def agent_stop(self, h: Host) -> None:
         """``service cloud-agent stop``: ShutdownCommand to the MS, which disconnects the host."""
@@ -1195,40 +1183,12 @@ class Cluster22(Simulator):
         h.seq += 1
         ready = dumps([{"ReadyCommand": {"dcId": 1, "wait": 0}}])
         self.step(20, 100)
-        self.ms(
-            "DEBUG",
-            L_REQ,
-            pt,
-            transport(h.id, seq, "Sending ", "Cmd ", MSID, str(h.id), FLAGS_START_22, ready),
-        )
-        ta = self.agent_thread(h)
-        self.step(3, 15)
-        self.ag(
-            h,
-            "DEBUG",
-            L_AGENT,
-            ta,
-            "Request:" + transport(h.id, seq, "", "Cmd ", MSID, str(h.id), FLAGS_START_22, ready),
-        )
-        self.ag(h, "DEBUG", L_AGENT, ta, "Processing command: com.cloud.agent.api.ReadyCommand")
+        self.send_cmd(h, seq, pt, "null", ready, FLAGS_START_22)
+        ta = self.agent_request(h, seq, ready, "ReadyCommand", FLAGS_START_22, (3, 15))
         rans = dumps([{"ReadyAnswer": {"result": True, "wait": 0}}])
         self.step(5, 40)
-        self.ag(
-            h, "DEBUG", L_AGENT, ta, transport(h.id, seq, "", "Ans: ", MSID, str(h.id), FLAGS_ANS_SEQ, rans)
-        )
-        self.step(3, 15)
-        self.ms(
-            "DEBUG",
-            L_REQ,
-            self.thread("AgentManager-Handler", 15),
-            transport(h.id, seq, "Processing: ", "Ans: ", MSID, str(h.id), FLAGS_ANS_SEQ, rans),
-        )
-        self.ms(
-            "DEBUG",
-            L_REQ,
-            pt,
-            transport(h.id, seq, "Received: ", "Ans: ", MSID, str(h.id), FLAGS_ANS_SEQ, "{ ReadyAnswer }"),
-        )
+        self.agent_answer(h, seq, ta, rans, FLAGS_ANS_SEQ)
+        self.ms_answer(h, seq, pt, "null", rans, "ReadyAnswer", FLAGS_ANS_SEQ, wait=(3, 15))
         h.connected = True
         h.conn_gen += 1
         self.schedule("ping", h.id, self.now + self.nrng.randint(5_000, PING_MS), h.conn_gen)
@@ -1517,88 +1477,75 @@ class Cluster22(Simulator):
 
     def _noise_stats(self, *, vm_stats: bool) -> None:
         n = self.nrng
-        st = "StatsCollector-1" if vm_stats else "StatsCollector-2"
-        self.ms(
-            "DEBUG",
-            L_STATS,
-            st,
-            ("VmStatsCollector" if vm_stats else "HostStatsCollector") + " is running...",
-        )
+        st, sndc = self._stats_thread(vm_stats)
+        collector = "VmStatsCollector" if vm_stats else "HostStatsCollector"
+        self.ms("DEBUG", self.lg_stats, st, f"{collector} is running...", sndc)
         for h in self.hosts:
             if not self.usable(h):
                 continue
             self.now += n.randint(2, 30)
             seq = h.seq
             h.seq += 1
-            if vm_stats:
-                names = [v.name for v in self.vms if v.host is h and v.state == "Running"]
-                cmd = (
-                    '[{"GetVmStatsCommand":{"vmNames":'
-                    + dumps(names)
-                    + f',"hostGuid":"{h.guid}-LibvirtComputingResource","hostName":"{h.name}","wait":0}}}}]'
-                )
-                entries = ",".join(
-                    f'"{name}":{{"cpuUtilization":{round(n.random() * 40, 2)},'
-                    f'"networkReadKBs":{round(n.random() * 9000, 2)},'
-                    f'"networkWriteKBs":{round(n.random() * 4000, 2)},'
-                    f'"numCPUs":{1 + n.randint(0, 1)},"entityType":"vm"}}'
-                    for name in names
-                )
-                ans = '[{"GetVmStatsAnswer":{"vmStatsMap":{' + entries + '},"result":true,"wait":0}}]'
-                cls, ans_cls = "GetVmStatsCommand", "GetVmStatsAnswer"
-            else:
-                cmd = (
-                    f'[{{"GetHostStatsCommand":{{"hostGuid":"{h.guid}-LibvirtComputingResource",'
-                    f'"hostName":"{h.name}","hostId":{h.id},"wait":0}}}}]'
-                )
-                free = max(0, h.ram - h.used_ram) // 1024
-                ans = (
-                    f'[{{"GetHostStatsAnswer":{{"hostStats":{{"cpuUtilization":{round(n.random() * 60, 2)},'
-                    f'"networkReadKBs":{round(n.random() * 90000, 2)},'
-                    f'"networkWriteKBs":{round(n.random() * 40000, 2)},'
-                    f'"totalMemoryKBs":{h.ram // 1024},"freeMemoryKBs":{free},"entityType":"host"}},'
-                    '"result":true,"wait":0}}]'
-                )
-                cls, ans_cls = "GetHostStatsCommand", "GetHostStatsAnswer"
-            self.ms(
-                "DEBUG", L_REQ, st, transport(h.id, seq, "Sending ", "Cmd ", MSID, str(h.id), FLAGS_CMD, cmd)
-            )
-            self.now += n.randint(2, 12)
-            ta = self.nthread("agentRequest-Handler", 5, f"@{h.id}")
-            self.ag(
-                h,
-                "DEBUG",
-                L_AGENT,
-                ta,
-                "Request:"
-                + transport(h.id, seq, "", "Cmd ", MSID, str(h.id), receiver_flags(FLAGS_CMD, cmd), cmd),
-            )
-            self.ag(h, "DEBUG", L_AGENT, ta, f"Processing command: com.cloud.agent.api.{cls}")
+            cmd, ans, cls, ans_cls = self._stats_payload(h, vm_stats)
+            self.send_cmd(h, seq, st, sndc, cmd, FLAGS_CMD)
+            ta = self.agent_request(h, seq, cmd, cls, receiver_flags(FLAGS_CMD, cmd), (2, 12), noise=True)
             self.now += n.randint(20, 300)
-            self.ag(
-                h, "DEBUG", L_AGENT, ta, transport(h.id, seq, "", "Ans: ", MSID, str(h.id), FLAGS_ANS, ans)
+            self.agent_answer(h, seq, ta, ans, FLAGS_ANS)
+            hflags = receiver_flags(FLAGS_ANS, ans)
+            self.ms_answer(h, seq, st, sndc, ans, ans_cls, FLAGS_ANS, handler_flags=hflags, wait=(2, 12), noise=True)
+
+    def _stats_thread(self, vm_stats: bool) -> tuple[str, str]:
+        """Thread and NDC of a stats round (one collector thread each, no NDC in 2.2)."""
+        return ("StatsCollector-1" if vm_stats else "StatsCollector-2"), "null"
+
+    def _stats_payload(self, h: Host, vm_stats: bool) -> tuple[str, str, str, str]:
+        """Command, answer and their class names of one stats round trip (draws ``nrng``)."""
+        n = self.nrng
+        if vm_stats:
+            names = [v.name for v in self.vms if v.host is h and v.state == "Running"]
+            cmd = (
+                '[{"GetVmStatsCommand":{"vmNames":'
+                + dumps(names)
+                + f',"hostGuid":"{h.guid}-LibvirtComputingResource","hostName":"{h.name}","wait":0}}}}]'
             )
-            self.now += n.randint(2, 12)
-            self.ms(
-                "DEBUG",
-                L_REQ,
-                self.nthread("AgentManager-Handler", 15),
-                transport(
-                    h.id, seq, "Processing: ", "Ans: ", MSID, str(h.id), receiver_flags(FLAGS_ANS, ans), ans
-                ),
+            entries = ",".join(
+                f'"{name}":{{"cpuUtilization":{round(n.random() * 40, 2)},'
+                f'"networkReadKBs":{round(n.random() * 9000, 2)},'
+                f'"networkWriteKBs":{round(n.random() * 4000, 2)},'
+                f'"numCPUs":{1 + n.randint(0, 1)},"entityType":"vm"}}'
+                for name in names
             )
-            self.ms(
-                "DEBUG",
-                L_REQ,
-                st,
-                transport(h.id, seq, "Received: ", "Ans: ", MSID, str(h.id), FLAGS_ANS, f"{{ {ans_cls} }}"),
+            ans = '[{"GetVmStatsAnswer":{"vmStatsMap":{' + entries + '},"result":true,"wait":0}}]'
+            cls, ans_cls = "GetVmStatsCommand", "GetVmStatsAnswer"
+        else:
+            cmd = (
+                f'[{{"GetHostStatsCommand":{{"hostGuid":"{h.guid}-LibvirtComputingResource",'
+                f'"hostName":"{h.name}","hostId":{h.id},"wait":0}}}}]'
             )
+            free = max(0, h.ram - h.used_ram) // 1024
+            ans = (
+                f'[{{"GetHostStatsAnswer":{{"hostStats":{{"cpuUtilization":{round(n.random() * 60, 2)},'
+                f'"networkReadKBs":{round(n.random() * 90000, 2)},'
+                f'"networkWriteKBs":{round(n.random() * 40000, 2)},'
+                f'"totalMemoryKBs":{h.ram // 1024},"freeMemoryKBs":{free},"entityType":"host"}},'
+                '"result":true,"wait":0}}]'
+            )
+            cls, ans_cls = "GetHostStatsCommand", "GetHostStatsAnswer"
+        return cmd, ans, cls, ans_cls
 
     def _noise_ui(self) -> None:
+        """An admin's browser tab polling a few list calls, in office hours."""
         hour = (self.now % DAY_MS) // HOUR_MS
         if not 8 <= hour < 19:
             return
         n = self.nrng
+        calls = self._ui_calls()
+        for command, params, resp in calls[: n.randint(1, len(calls))]:
+            self.now += n.randint(20, 400)
+            self.api_call(command, params, resp, noise=True)
+
+    def _ui_calls(self) -> tuple[tuple[str, str, str], ...]:
+        """The UI's list calls: command, parameters, response."""
         hosts_listed = sum(1 for h in self.hosts if not h.reinstalled)
         running = sum(1 for v in self.vms if v.state == "Running")
         calls = (
@@ -1616,6 +1563,4 @@ class Cluster22(Simulator):
             ("listEvents", "page=1&pagesize=6", '{ "listeventsresponse" : { "count":6 } }'),
             ("listAlerts", "page=1&pagesize=6", f'{{ "listalertsresponse" : {{ "count":{running % 7} }} }}'),
         )
-        for command, params, resp in calls[: n.randint(1, len(calls))]:
-            self.now += n.randint(20, 400)
-            self.api_call(command, params, resp, noise=True)
+        return calls

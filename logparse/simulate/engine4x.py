@@ -10,9 +10,9 @@ and the MS writes ``via: 2(kvm02)`` (4.3+). The agent's stdout no longer goes to
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, NamedTuple
 
-from logparse.simulate.core import DAY_MS, HOUR_MS, Bundle, from_ms
+from logparse.simulate.core import from_ms
 from logparse.simulate.engine22 import ADMIN_IP, MS_IP, PING_MS, VLAN, Cluster22
 from logparse.simulate.lines import (
     FLAGS_AGENT_REQ,
@@ -86,6 +86,19 @@ PROFILES_4X: dict[str, tuple[tuple[str, int], ...]] = {
 _OS4 = ("CentOS 7", "Ubuntu 20.04 LTS", "Debian GNU/Linux 10 (64-bit)", "Rocky Linux 8")
 
 
+class WorkJob(NamedTuple):
+    """A 4.x VM operation: the API job and its VmWork job, with their threads and NDCs."""
+
+    api_t: str
+    api_ndc: str
+    job: int
+    wt: str
+    wndc: str
+    wndc2: str
+    work: int
+    work_vo: str
+
+
 def profile_mix_4x(n: int) -> list[str]:
     """About 6 VMs in 45 with a NULL device id, one oversized VM, the rest healthy."""
     null_n = max(2, round(n * 6 / 45))
@@ -107,35 +120,20 @@ def profile_mix_4x(n: int) -> list[str]:
 class Cluster4x(Cluster22):
     """The 4.15 variant: same model and planner, 4.x wording, threads, JSON and paths."""
 
-    def __init__(
-        self,
-        bundle: Bundle,
-        *,
-        seed: int,
-        start: int,
-        end: int,
-        hosts: int,
-        vms: int,
-        version: str,
-        noise: bool,
-        target: int | None = None,
-        action_curve: list[int] | None = None,
-        log_root: str = "var/log/cloudstack",
-    ) -> None:
-        super().__init__(
-            bundle,
-            seed=seed,
-            start=start,
-            end=end,
-            hosts=hosts,
-            vms=vms,
-            version=version,
-            noise=noise,
-            target=target,
-            action_curve=action_curve,
-            log_root=log_root,
-        )
-        self.apif = bundle.file(f"ms1/{log_root}/management/apilog.log")  # ref §1.4, 4.1+
+    LOG_ROOT = "var/log/cloudstack"  # ref §1.4: 4.1+ paths
+    API_LOG = "apilog.log"
+    msid = MSID4
+    lg_req = F_REQ
+    lg_cap = F_CAP
+    lg_plan = F_PLAN
+    lg_dest = F_DPM
+    lg_vol = F_VOL
+    lg_agm = F_AGM
+    lg_stats = F_STATS
+    conf_dir = "/etc/cloudstack/agent"
+
+    def _setup_era(self) -> None:
+        """4.x hosts are larger; the ``big`` VM fits none of them; the Jetty pool gets its name."""
         self.logid = ""
         self._ping_json: dict[int, tuple[tuple[str, ...], str, str]] = {}
         self.qtp = f"qtp{self.rng.randint(10**8, 2 * 10**9)}"
@@ -222,30 +220,12 @@ class Cluster4x(Cluster22):
         """``via: 2(kvm02)`` on the MS side (4.3+; ref §2.1)."""
         return f"{h.id}({h.name})"
 
-    def transition(
-        self,
-        thread: str,
-        ndc: str,
-        old: str,
-        new: str,
-        event: str,
-        orig: Host | None,
-        newh: Host | None,
-        before: Host | None,
-    ) -> None:
-        """``transitted from :`` wording (≤ 4.15; ref §4.2)."""
-
-        def hid(h: Host | None) -> str:
-            return "null" if h is None else str(h.id)
-
-        self.ms(
-            "DEBUG",
-            F_CAP,
-            thread,
-            f"VM state transitted from :{old} to {new} with event: {event}vm's original host id: "
-            f"{hid(orig)} new host id: {hid(newh)} host id before state transition: {hid(before)}",
-            ndc,
-        )
+    def _handler_line(self, thread: str, msg: str) -> None:
+        """The AgentManager-Handler runs outside the command's context: empty logid."""
+        logid = self.logid
+        self.logid = ""
+        super()._handler_line(thread, msg)
+        self.logid = logid
 
     def _jobvo(self, job: int, itype: str, iid: str, cmd: str, info: str, created: str) -> str:
         return (
@@ -341,6 +321,23 @@ class Cluster4x(Cluster22):
         self.ms("DEBUG", F_JOB, thread, f"Done executing {cmd} for job-{job}", ndc)
         self.ms("INFO", F_MON, thread, f"Remove job-{job} from job monitoring", ndc)
 
+    def _vm_api_job(
+        self, command: str, vm: Vm, cmd: str, event: str, info: dict[str, str]
+    ) -> tuple[int, str, str]:
+        """The API call of a VM operation and its API job picked up: job id, thread and NDC."""
+        job = self.api_call(
+            command,
+            f"id={vm.uuid}",
+            "",
+            async_job={"id": vm.id, "uuid": vm.uuid, "cmd": cmd, "event": event, "info": info},
+        )
+        assert job is not None
+        api_t, api_ndc = self.thread("API-Job-Executor", 20), f"{self.ctx()} job-{job}"
+        self.step(5, 40)
+        self.ms("INFO", F_MON, api_t, f"Add job-{job} into job monitoring", api_ndc)
+        self.ms("DEBUG", F_JOB, api_t, f"Executing {self.last_jobvo}", api_ndc)
+        return job, api_t, api_ndc
+
     # -- VM start (ref §3.5, §4.1, §4.4) ------------------------------------------------
     def start_vm(
         self, vm: Vm, *, prefer: Host | None = None, ha: tuple[str, int] | None = None
@@ -349,23 +346,9 @@ class Cluster4x(Cluster22):
         if vm.state != "Stopped":
             msg = f"{vm.name} is {vm.state}"
             raise RuntimeError(msg)
-        job = self.api_call(
-            "startVirtualMachine",
-            f"id={vm.uuid}",
-            "",
-            async_job={
-                "id": vm.id,
-                "uuid": vm.uuid,
-                "cmd": START_CMD,
-                "event": "VM.START",
-                "info": {"id": vm.uuid, "uuid": vm.uuid},
-            },
+        job, api_t, api_ndc = self._vm_api_job(
+            "startVirtualMachine", vm, START_CMD, "VM.START", {"id": vm.uuid, "uuid": vm.uuid}
         )
-        assert job is not None
-        api_t, api_ndc = self.thread("API-Job-Executor", 20), f"{self.ctx()} job-{job}"
-        self.step(5, 40)
-        self.ms("INFO", F_MON, api_t, f"Add job-{job} into job monitoring", api_ndc)
-        self.ms("DEBUG", F_JOB, api_t, f"Executing {self.last_jobvo}", api_ndc)
         t_attempt = self.iso()
         work = self._next_job
         self._next_job += 1
@@ -426,50 +409,13 @@ class Cluster4x(Cluster22):
         )
         host = self.plan(vm, prefer)
         self.step(20, 120)
-        attempt: dict[str, Any] = {
-            "vm": vm.name,
-            "vm_id": vm.id,
-            "job": job,
-            "host": None,
-            "seq": None,
-            "time": t_attempt,
-            "outcome": "failed",
-            "cause": "capacity",
-            "agent_version": None,
-            "ms_version": self.ms_version,
-            "disks": None,
-        }
-        self.attempts.append(attempt)
+        attempt = self._attempt(vm, job, t_attempt)
         if host is None:
-            self._capacity_4x(vm, wt, wndc, wndc2, api_t, api_ndc, job, work, work_vo)
+            self._capacity_4x(vm, WorkJob(api_t, api_ndc, job, wt, wndc, wndc2, work, work_vo))
             return attempt
-        storage = ", ".join(f"Volume({v.id}|{v.vtype}-->Pool({self.pool.id})" for v in vm.volumes)
-        self.ms(
-            "DEBUG",
-            F_DPM,
-            wt,
-            "Returning Deployment Destination: "
-            "Dest[Zone(Id)-Pod(Id)-Cluster(Id)-Host(Id)-Storage(Volume(Id|Type-->Pool(Id))] : "
-            f"Dest[Zone(1)-Pod(1)-Cluster(1)-Host({host.id})-Storage({storage})]",
-            wndc2,
-        )
+        self._destination(wt, wndc2, vm, host)
         self.step(5, 20)
-        self.ms(
-            "DEBUG",
-            F_VOL,
-            wt,
-            f"Checking if we need to prepare {len(vm.volumes)} volumes for VM[User|{vm.name}]",
-            wndc2,
-        )
-        for v in vm.volumes:
-            self.ms(
-                "DEBUG",
-                F_VOL,
-                wt,
-                f"No need to recreate the volume: Vol[{v.id}|vm={vm.id}|{v.vtype}], since it "
-                f"already has a pool assigned: {self.pool.id}, adding disk to VM",
-                wndc2,
-            )
+        self._prepare_volumes(wt, wndc2, vm)
         self.transition(wt, wndc2, "Starting", "Starting", "OperationRetry", vm.last_host, host, None)
         host.used_ram += vm.ram
         seq = host.seq
@@ -477,48 +423,12 @@ class Cluster4x(Cluster22):
         vmto = vm_to_4x(vm, self.pool, host, VLAN)
         payload = start_command_4x(vmto, host)
         self.step(20, 80)
-        self.ms(
-            "DEBUG",
-            F_REQ,
-            wt,
-            transport(host.id, seq, "Sending ", "Cmd ", MSID4, self.via(host), FLAGS_CMD, payload),
-            wndc2,
-        )
-        attempt.update(
-            host=host.name,
-            seq=f"{host.id}-{seq}",
-            agent_version=host.version,
-            disks=[{"volume_id": v.id, "type": v.vtype, "device_id": v.device_id} for v in vm.volumes],
-        )
-        logid = self.logid
+        self.send_cmd(host, seq, wt, wndc2, payload, FLAGS_CMD)
+        self._attempt_sent(attempt, vm, host, seq)
         ok, answer = self._agent_start_4x(host, vm, seq, payload, vmto)
-        self.step(3, 12)
-        self.logid = ""
-        self.ms(
-            "DEBUG",
-            F_REQ,
-            self.thread("AgentManager-Handler", 15),
-            transport(
-                host.id,
-                seq,
-                "Processing: ",
-                "Ans: ",
-                MSID4,
-                self.via(host),
-                receiver_flags(FLAGS_ANS, answer),
-                answer,
-            ),
-        )
-        self.logid = logid
-        self.step(1, 3)
         name = "StartAnswer" if ok else "Answer"
-        self.ms(
-            "DEBUG",
-            F_REQ,
-            wt,
-            transport(host.id, seq, "Received: ", "Ans: ", MSID4, self.via(host), FLAGS_ANS, f"{{ {name} }}"),
-            wndc2,
-        )
+        hflags = receiver_flags(FLAGS_ANS, answer)
+        self.ms_answer(host, seq, wt, wndc2, answer, name, FLAGS_ANS, handler_flags=hflags, gap=(1, 3))
         if ok:
             self.step(10, 60)
             self.transition(wt, wndc2, "Starting", "Running", "OperationSucceeded", host, host, host)
@@ -551,40 +461,13 @@ class Cluster4x(Cluster22):
         self.transition(wt, wndc2, "Starting", "Stopped", "OperationFailed", vm.last_host, None, host)
         vm.state = "Stopped"
         attempt["cause"] = "null_device"
-        self._work_failure(
-            vm.id,
-            wt,
-            wndc,
-            wndc2,
-            api_t,
-            api_ndc,
-            job,
-            work,
-            work_vo,
-            f"{CRE}: {NO_START_ANSWER}",
-            WORK_TRACE_4X,
-            530,
-            NO_START_ANSWER,
-        )
+        w = WorkJob(api_t, api_ndc, job, wt, wndc, wndc2, work, work_vo)
+        self._work_failure(vm.id, w, f"{CRE}: {NO_START_ANSWER}", WORK_TRACE_4X, 530, NO_START_ANSWER)
         return attempt
 
-    def _work_failure(
-        self,
-        vm_id: int,
-        wt: str,
-        wndc: str,
-        wndc2: str,
-        api_t: str,
-        api_ndc: str,
-        job: int,
-        work: int,
-        work_vo: str,
-        exc: str,
-        tail: str,
-        code: int,
-        text: str,
-    ) -> None:
+    def _work_failure(self, vm_id: int, w: WorkJob, exc: str, tail: str, code: int, text: str) -> None:
         """ref §3.5: the exception leaves orchestrateStart through VmWorkJobHandlerProxy."""
+        api_t, api_ndc, job, wt, wndc, wndc2, work, work_vo = w
         self.step(1, 5)
         self.ms("ERROR", F_PROXY, wt, f"Invocation exception, caused by: {exc}", wndc2)
         self.ms("INFO", F_PROXY, wt, f"Rethrow exception {exc}", wndc2)
@@ -612,40 +495,12 @@ class Cluster4x(Cluster22):
             START_CMD,
         )
 
-    def _capacity_4x(
-        self,
-        vm: Vm,
-        wt: str,
-        wndc: str,
-        wndc2: str,
-        api_t: str,
-        api_ndc: str,
-        job: int,
-        work: int,
-        work_vo: str,
-    ) -> None:
-        self.ms("DEBUG", F_PLAN, wt, "No suitable hosts found under this Cluster: 1", wndc2)
-        self.ms(
-            "DEBUG",
-            F_PLAN,
-            wt,
-            "Could not find suitable Deployment Destination for this VM under any clusters, returning. ",
-            wndc2,
-        )
-        self.step(5, 20)
-        self.transition(wt, wndc2, "Starting", "Stopped", "OperationFailed", vm.last_host, None, None)
-        vm.state = "Stopped"
+    def _capacity_4x(self, vm: Vm, w: WorkJob) -> None:
+        self._no_destination(w.wt, w.wndc2, vm)
         text = f"Unable to create a deployment for VM[User|{vm.name}]"
         self._work_failure(
             vm.id,
-            wt,
-            wndc,
-            wndc2,
-            api_t,
-            api_ndc,
-            job,
-            work,
-            work_vo,
+            w,
             f"{ISCE}: {text}Scope=interface com.cloud.dc.DataCenter; id=1",
             capacity_trace_4x(vm.name),
             533,
@@ -655,19 +510,7 @@ class Cluster4x(Cluster22):
     def _agent_start_4x(
         self, host: Host, vm: Vm, seq: int, payload: str, vmto: dict[str, Any]
     ) -> tuple[bool, str]:
-        t = self.agent_thread(host)
-        self.step(8, 25)
-        self.ag(
-            host,
-            "DEBUG",
-            A_AGENT,
-            t,
-            "Request:"
-            + transport(
-                host.id, seq, "", "Cmd ", MSID4, str(host.id), receiver_flags(FLAGS_CMD, payload), payload
-            ),
-        )
-        self.ag(host, "DEBUG", A_AGENT, t, "Processing command: com.cloud.agent.api.StartCommand")
+        t = self.agent_request(host, seq, payload, "StartCommand", receiver_flags(FLAGS_CMD, payload), (8, 25))
         seqs: list[int | None] = [v.device_id for v in vm.volumes] + [3]
         if any(s is None for s in seqs):
             # ref §3.5: the comparator NPE escapes the wrapper -> only "Caught: ", no "Exception "
@@ -676,13 +519,7 @@ class Cluster4x(Cluster22):
             self.ag(host, "WARN", A_AGENT, t, "Caught: ", npe)
             answer = generic_answer_4x(npe)
             self.step(1, 3)
-            self.ag(
-                host,
-                "DEBUG",
-                A_AGENT,
-                t,
-                transport(host.id, seq, "", "Ans: ", MSID4, str(host.id), FLAGS_ANS, answer),
-            )
+            self.agent_answer(host, seq, t, answer, FLAGS_ANS)
             return False, answer
         for _ in vm.volumes:
             self.step(2, 15)
@@ -702,13 +539,7 @@ class Cluster4x(Cluster22):
         self._qemu_4x(host, vm)
         answer = start_answer_4x(vmto)
         self.step(100, 400)
-        self.ag(
-            host,
-            "DEBUG",
-            A_AGENT,
-            t,
-            transport(host.id, seq, "", "Ans: ", MSID4, str(host.id), FLAGS_ANS, answer),
-        )
+        self.agent_answer(host, seq, t, answer, FLAGS_ANS)
         return True, answer
 
     def qemu_start(self, host: Host, vm: Vm) -> None:
@@ -766,23 +597,7 @@ class Cluster4x(Cluster22):
         if vm.state != "Running" or host is None:
             msg = f"{vm.name} is not running"
             raise RuntimeError(msg)
-        job = self.api_call(
-            "stopVirtualMachine",
-            f"id={vm.uuid}",
-            "",
-            async_job={
-                "id": vm.id,
-                "uuid": vm.uuid,
-                "cmd": STOP_CMD,
-                "event": "VM.STOP",
-                "info": {"id": vm.uuid},
-            },
-        )
-        assert job is not None
-        api_t, api_ndc = self.thread("API-Job-Executor", 20), f"{self.ctx()} job-{job}"
-        self.step(5, 40)
-        self.ms("INFO", F_MON, api_t, f"Add job-{job} into job monitoring", api_ndc)
-        self.ms("DEBUG", F_JOB, api_t, f"Executing {self.last_jobvo}", api_ndc)
+        job, api_t, api_ndc = self._vm_api_job("stopVirtualMachine", vm, STOP_CMD, "VM.STOP", {"id": vm.uuid})
         work = self._next_job
         self._next_job += 1
         wt, wndc = self.thread("Work-Job-Executor", 30), f"{self.ctx()} job-{job}/job-{work}"
@@ -817,23 +632,8 @@ class Cluster4x(Cluster22):
             ]
         )
         self.step(5, 30)
-        self.ms(
-            "DEBUG",
-            F_REQ,
-            wt,
-            transport(host.id, seq, "Sending ", "Cmd ", MSID4, self.via(host), FLAGS_CMD, cmd),
-            wndc2,
-        )
-        t = self.agent_thread(host)
-        self.step(5, 20)
-        self.ag(
-            host,
-            "DEBUG",
-            A_AGENT,
-            t,
-            "Request:" + transport(host.id, seq, "", "Cmd ", MSID4, str(host.id), FLAGS_CMD, cmd),
-        )
-        self.ag(host, "DEBUG", A_AGENT, t, "Processing command: com.cloud.agent.api.StopCommand")
+        self.send_cmd(host, seq, wt, wndc2, cmd, FLAGS_CMD)
+        t = self.agent_request(host, seq, cmd, "StopCommand", FLAGS_CMD, (5, 20))
         self.step(800, 4000)
         qts = self.st.qemu(self.now)[:-5].replace(" ", "T") + f"{self.rng.randint(0, 999):03d}Z"
         self.qemu(
@@ -860,31 +660,8 @@ class Cluster4x(Cluster22):
             ]
         )
         self.step(50, 300)
-        self.ag(
-            host,
-            "DEBUG",
-            A_AGENT,
-            t,
-            transport(host.id, seq, "", "Ans: ", MSID4, str(host.id), FLAGS_ANS, ans),
-        )
-        logid = self.logid
-        self.logid = ""
-        self.ms(
-            "DEBUG",
-            F_REQ,
-            self.thread("AgentManager-Handler", 15),
-            transport(host.id, seq, "Processing: ", "Ans: ", MSID4, self.via(host), FLAGS_ANS, ans),
-        )
-        self.logid = logid
-        self.ms(
-            "DEBUG",
-            F_REQ,
-            wt,
-            transport(
-                host.id, seq, "Received: ", "Ans: ", MSID4, self.via(host), FLAGS_ANS, "{ StopAnswer }"
-            ),
-            wndc2,
-        )
+        self.agent_answer(host, seq, t, ans, FLAGS_ANS)
+        self.ms_answer(host, seq, wt, wndc2, ans, "StopAnswer", FLAGS_ANS, wait=None)
         self.step(10, 40)
         self.transition(wt, wndc2, "Stopping", "Stopped", "OperationSucceeded", host, None, host)
         vm.state, vm.host = "Stopped", None
@@ -939,15 +716,7 @@ class Cluster4x(Cluster22):
         self.ms("INFO", F_CLUSTER, "main", f"Management server {MSID4} is being started")
         self.ms("INFO", F_AGM, "main", "Ping Timeout is 150")
         self.step(5000, 15000)
-        self.ms_up = True
-        self.ms_gen += 1
-        self.schedule("vmstats", 0, self.now + 20_000, self.ms_gen)
-        self.schedule("hoststats", 0, self.now + 35_000, self.ms_gen)
-        self.schedule("ui", 0, self.now + 60_000, self.ms_gen)
-        for h in self.hosts:
-            if h.agent_up and h.machine_up and not h.connected:
-                self.step(1000, 8000)
-                self.connect(h, reconnect=True)
+        self._ms_online()
         return True
 
     def agent_start(self, h: Host, version: str) -> None:
@@ -957,23 +726,7 @@ class Cluster4x(Cluster22):
         h.aseq = 0
         self.event("agent_restart", h.name, version)
         self.logid = ""
-        self.ag(h, "INFO", A_SHELL, "main", f"Implementation Version is {version}")
-        self.ag(
-            h, "INFO", A_SHELL, "main", "agent.properties found at /etc/cloudstack/agent/agent.properties"
-        )
-        self.ag(h, "INFO", A_SHELL, "main", "Defaulting to using properties file for storage")
-        self.ag(h, "INFO", A_SHELL, "main", "Defaulting to the constant time backoff algorithm")
-        self.step(500, 2000)
-        self.ag(h, "INFO", A_AGENT, "main", f"id is {h.id}")
-        self.ag(
-            h,
-            "INFO",
-            A_AGENT,
-            "main",
-            f"Agent [id = {h.id} : type = LibvirtComputingResource : zone = 1 : "
-            f"pod = 1 : workers = 5 : host = {MS_IP} : port = 8250",
-        )
-        self.step(200, 800)
+        self._agent_banner(h)
         if self.ms_up:
             self.connect(h, reconnect=False)
 
@@ -1181,134 +934,74 @@ class Cluster4x(Cluster22):
             + transport(h.id, seq, "", "Ans: ", MSID4, str(h.id), FLAGS_CONTROL_ANS, ans),
         )
 
-    def _noise_stats(self, *, vm_stats: bool) -> None:
-        n = self.nrng
+    def _stats_thread(self, vm_stats: bool) -> tuple[str, str]:
+        """A pooled collector thread and a fresh context per round."""
         st = self.nthread("StatsCollector", 4)
         sndc = self.ctx(noise=True)
         self.new_logid(noise=True)
-        self.ms(
-            "DEBUG",
-            F_STATS,
-            st,
-            ("VmStatsCollector" if vm_stats else "HostStatsCollector") + " is running...",
-            sndc,
-        )
-        for h in self.hosts:
-            if not self.usable(h):
-                continue
-            self.now += n.randint(2, 30)
-            seq = h.seq
-            h.seq += 1
-            if vm_stats:
-                names = [v.name for v in self.vms if v.host is h and v.state == "Running"]
-                cmd = dumps(
-                    [
-                        {
-                            "com.cloud.agent.api.GetVmStatsCommand": {
-                                "vmNames": names,
-                                "hostGuid": f"{h.guid}-LibvirtComputingResource",
-                                "hostName": h.name,
-                                "wait": "0",
-                                "bypassHostMaintenance": "false",
-                            }
-                        }
-                    ]
-                )
-                entries = ",".join(
-                    f'"{name}":{{"vmName":"{name}","cpuUtilization":"{round(n.random() * 40, 2)}",'
-                    f'"networkReadKBs":"{round(n.random() * 9000, 2)}",'
-                    f'"networkWriteKBs":"{round(n.random() * 4000, 2)}",'
-                    f'"diskReadIOs":"{n.randint(0, 90000)}.0","diskWriteIOs":"{n.randint(0, 90000)}.0",'
-                    f'"diskReadKBs":"{n.randint(0, 900000)}.0","diskWriteKBs":"{n.randint(0, 900000)}.0",'
-                    f'"numCPUs":"{1 + n.randint(0, 1)}","entityType":"vm"}}'
-                    for name in names
-                )
-                ans = (
-                    '[{"com.cloud.agent.api.GetVmStatsAnswer":{"vmStatsMap":{'
-                    + entries
-                    + '},"result":"true","details":"","wait":"0","bypassHostMaintenance":"false"}}]'
-                )
-                cls, ans_cls = "GetVmStatsCommand", "GetVmStatsAnswer"
-            else:
-                cmd = dumps(
-                    [
-                        {
-                            "com.cloud.agent.api.GetHostStatsCommand": {
-                                "hostGuid": f"{h.guid}-LibvirtComputingResource",
-                                "hostName": h.name,
-                                "hostId": str(h.id),
-                                "wait": "0",
-                                "bypassHostMaintenance": "false",
-                            }
-                        }
-                    ]
-                )
-                free = max(0, h.ram - h.used_ram) // 1024
-                ans = (
-                    '[{"com.cloud.agent.api.GetHostStatsAnswer":{"hostStats":{'
-                    f'"hostId":"{h.id}","cpuUtilization":"{round(n.random() * 60, 2)}",'
-                    f'"networkReadKBs":"{round(n.random() * 90000, 2)}",'
-                    f'"networkWriteKBs":"{round(n.random() * 40000, 2)}",'
-                    f'"totalMemoryKBs":"{h.ram // 1024}","freeMemoryKBs":"{free}","entityType":"host"}},'
-                    '"result":"true","details":"","wait":"0","bypassHostMaintenance":"false"}}]'
-                )
-                cls, ans_cls = "GetHostStatsCommand", "GetHostStatsAnswer"
-            self.ms(
-                "DEBUG",
-                F_REQ,
-                st,
-                transport(h.id, seq, "Sending ", "Cmd ", MSID4, self.via(h), FLAGS_CMD, cmd),
-                sndc,
-            )
-            self.now += n.randint(2, 12)
-            ta = self.nthread("agentRequest-Handler", 5, f"@{h.id}")
-            self.ag(
-                h,
-                "DEBUG",
-                A_AGENT,
-                ta,
-                "Request:"
-                + transport(h.id, seq, "", "Cmd ", MSID4, str(h.id), receiver_flags(FLAGS_CMD, cmd), cmd),
-            )
-            self.ag(h, "DEBUG", A_AGENT, ta, f"Processing command: com.cloud.agent.api.{cls}")
-            self.now += n.randint(20, 300)
-            self.ag(
-                h, "DEBUG", A_AGENT, ta, transport(h.id, seq, "", "Ans: ", MSID4, str(h.id), FLAGS_ANS, ans)
-            )
-            self.now += n.randint(2, 12)
-            logid = self.logid
-            self.logid = ""
-            self.ms(
-                "DEBUG",
-                F_REQ,
-                self.nthread("AgentManager-Handler", 15),
-                transport(
-                    h.id,
-                    seq,
-                    "Processing: ",
-                    "Ans: ",
-                    MSID4,
-                    self.via(h),
-                    receiver_flags(FLAGS_ANS, ans),
-                    ans,
-                ),
-            )
-            self.logid = logid
-            self.ms(
-                "DEBUG",
-                F_REQ,
-                st,
-                transport(
-                    h.id, seq, "Received: ", "Ans: ", MSID4, self.via(h), FLAGS_ANS, f"{{ {ans_cls} }}"
-                ),
-                sndc,
-            )
+        return st, sndc
 
-    def _noise_ui(self) -> None:
-        hour = (self.now % DAY_MS) // HOUR_MS
-        if not 8 <= hour < 19:
-            return
+    def _stats_payload(self, h: Host, vm_stats: bool) -> tuple[str, str, str, str]:
+        """Command, answer and their class names of one stats round trip (draws ``nrng``)."""
         n = self.nrng
+        if vm_stats:
+            names = [v.name for v in self.vms if v.host is h and v.state == "Running"]
+            cmd = dumps(
+                [
+                    {
+                        "com.cloud.agent.api.GetVmStatsCommand": {
+                            "vmNames": names,
+                            "hostGuid": f"{h.guid}-LibvirtComputingResource",
+                            "hostName": h.name,
+                            "wait": "0",
+                            "bypassHostMaintenance": "false",
+                        }
+                    }
+                ]
+            )
+            entries = ",".join(
+                f'"{name}":{{"vmName":"{name}","cpuUtilization":"{round(n.random() * 40, 2)}",'
+                f'"networkReadKBs":"{round(n.random() * 9000, 2)}",'
+                f'"networkWriteKBs":"{round(n.random() * 4000, 2)}",'
+                f'"diskReadIOs":"{n.randint(0, 90000)}.0","diskWriteIOs":"{n.randint(0, 90000)}.0",'
+                f'"diskReadKBs":"{n.randint(0, 900000)}.0","diskWriteKBs":"{n.randint(0, 900000)}.0",'
+                f'"numCPUs":"{1 + n.randint(0, 1)}","entityType":"vm"}}'
+                for name in names
+            )
+            ans = (
+                '[{"com.cloud.agent.api.GetVmStatsAnswer":{"vmStatsMap":{'
+                + entries
+                + '},"result":"true","details":"","wait":"0","bypassHostMaintenance":"false"}}]'
+            )
+            cls, ans_cls = "GetVmStatsCommand", "GetVmStatsAnswer"
+        else:
+            cmd = dumps(
+                [
+                    {
+                        "com.cloud.agent.api.GetHostStatsCommand": {
+                            "hostGuid": f"{h.guid}-LibvirtComputingResource",
+                            "hostName": h.name,
+                            "hostId": str(h.id),
+                            "wait": "0",
+                            "bypassHostMaintenance": "false",
+                        }
+                    }
+                ]
+            )
+            free = max(0, h.ram - h.used_ram) // 1024
+            ans = (
+                '[{"com.cloud.agent.api.GetHostStatsAnswer":{"hostStats":{'
+                f'"hostId":"{h.id}","cpuUtilization":"{round(n.random() * 60, 2)}",'
+                f'"networkReadKBs":"{round(n.random() * 90000, 2)}",'
+                f'"networkWriteKBs":"{round(n.random() * 40000, 2)}",'
+                f'"totalMemoryKBs":"{h.ram // 1024}","freeMemoryKBs":"{free}","entityType":"host"}},'
+                '"result":"true","details":"","wait":"0","bypassHostMaintenance":"false"}}]'
+            )
+            cls, ans_cls = "GetHostStatsCommand", "GetHostStatsAnswer"
+        return cmd, ans, cls, ans_cls
+
+    def _ui_calls(self) -> tuple[tuple[str, str, str], ...]:
+        """The 4.15 UI's list calls."""
         calls = (
             (
                 "listVirtualMachines",
@@ -1323,6 +1016,4 @@ class Cluster4x(Cluster22):
             ("listCapacity", "zoneid=1&fetchlatest=true", '{ "listcapacityresponse" : { "count":8 } }'),
             ("listEvents", "page=1&pagesize=6", '{ "listeventsresponse" : { "count":6 } }'),
         )
-        for command, params, resp in calls[: n.randint(1, len(calls))]:
-            self.now += n.randint(20, 400)
-            self.api_call(command, params, resp, noise=True)
+        return calls

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from logparse.simulate.core import HOUR_MS, Bundle, Stamp, iso_ms
@@ -23,20 +24,28 @@ _MIN_SCALE = 0.02
 _MAX_SCALE = 2000.0
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run asks of a scenario: seed, cluster size, noise and the ``size`` controls.
+
+    ``target`` is the wanted total in characters, ``curve`` the action bytes per hour of the dry
+    run, ``extra_days`` how many ordinary days the scenario prepends.
+    """
+
+    seed: int
+    hosts: int
+    vms: int
+    noise: bool
+    target: int | None = None
+    curve: list[int] | None = None
+    extra_days: int = 0
+
+
 class Simulator:
     """Clock, random streams, noise heap, size controller and ground-truth lists."""
 
-    def __init__(
-        self,
-        bundle: Bundle,
-        *,
-        seed: int,
-        start: int,
-        end: int,
-        noise: bool,
-        target: int | None = None,
-        action_curve: list[int] | None = None,
-    ) -> None:
+    def __init__(self, bundle: Bundle, opts: RunOptions, *, start: int, end: int) -> None:
+        seed = opts.seed
         self.b = bundle
         self.st = Stamp()
         self.seed = seed
@@ -45,15 +54,15 @@ class Simulator:
         self.now = start
         self.t0 = start
         self.t_end = end
-        self.noise = noise
+        self.noise = opts.noise
         self.scale = 1.0
         self.noise_chars = 0
         self._heap: list[tuple[int, int, str, int, int]] = []
         self._order = 0
         # size control: action bytes before each hour (dry run) and the running estimate of
         # noise characters per millisecond at scale 1.
-        self.target = target
-        self.curve_in = action_curve
+        self.target = opts.target
+        self.curve_in = opts.curve
         self.curve_out: list[int] = []
         self._next_hour = start + HOUR_MS
         self._hour_noise0 = 0

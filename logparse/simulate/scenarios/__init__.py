@@ -1,4 +1,4 @@
-"""Scenario scripts: each module has ``NAME``, ``BASE_DAYS``, ``validate(hosts, vms)`` and ``run(...)``."""
+"""Scenario scripts: each module has ``NAME``, ``BASE_DAYS``, ``validate(hosts, vms)`` and ``run(bundle, opts)``."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from logparse.simulate.core import DAY_MS, Bundle, SimulationError
 from logparse.simulate.engine22 import Cluster22
 from logparse.simulate.scenarios.common import at, day_start, normal_day, when
+from logparse.simulate.sim import RunOptions
 
 NAME = "baseline"
 LOG_ROOT = "var/log/cloud"
@@ -26,36 +27,14 @@ def validate(hosts: int, vms: int) -> None:
         raise SimulationError(msg)
 
 
-def run(
-    b: Bundle,
-    *,
-    seed: int,
-    hosts: int,
-    vms: int,
-    noise: bool,
-    target: int | None = None,
-    curve: list[int] | None = None,
-    extra_days: int = 0,
-) -> Cluster22:
+def run(b: Bundle, opts: RunOptions) -> Cluster22:
     """Write three (plus ``extra_days``) healthy days into ``b``."""
     d5 = day_start(2013, 8, 5)
-    start = d5 - extra_days * DAY_MS
+    start = d5 - opts.extra_days * DAY_MS
     end = at(day_start(2013, 8, 7), 18, 0)
-    c = Cluster22(
-        b,
-        seed=seed,
-        start=start,
-        end=end,
-        hosts=hosts,
-        vms=vms,
-        version="2.2.13",
-        noise=noise,
-        target=target,
-        action_curve=curve,
-        log_root=LOG_ROOT,
-    )
+    c = Cluster22(b, opts, start=start, end=end, version="2.2.13", log_root=LOG_ROOT)
     c.place_quietly("2.2.13", running=0.8)
-    for d in range(extra_days + 1):
+    for d in range(opts.extra_days + 1):
         normal_day(c, start + d * DAY_MS)
     d6 = day_start(2013, 8, 6)
     c.advance_to(when(c, d6, 2, 0))

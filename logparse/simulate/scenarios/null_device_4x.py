@@ -18,6 +18,7 @@ from __future__ import annotations
 from logparse.simulate.core import DAY_MS, Bundle, SimulationError
 from logparse.simulate.engine4x import Cluster4x
 from logparse.simulate.scenarios.common import at, day_start, normal_day, stop_many, when
+from logparse.simulate.sim import RunOptions
 
 NAME = "null-device-4x"
 LOG_ROOT = "var/log/cloudstack"  # ref §1.4: 4.1+ paths
@@ -38,37 +39,15 @@ def validate(hosts: int, vms: int) -> None:
         raise SimulationError(msg)
 
 
-def run(
-    b: Bundle,
-    *,
-    seed: int,
-    hosts: int,
-    vms: int,
-    noise: bool,
-    target: int | None = None,
-    curve: list[int] | None = None,
-    extra_days: int = 0,
-) -> Cluster4x:
+def run(b: Bundle, opts: RunOptions) -> Cluster4x:
     """Write the 4.x scenario into ``b`` and return the simulator."""
     d10 = day_start(2021, 3, 10)
-    start = d10 - extra_days * DAY_MS
+    start = d10 - opts.extra_days * DAY_MS
     end = at(day_start(2021, 3, 13), 0, 50)
-    c = Cluster4x(
-        b,
-        seed=seed,
-        start=start,
-        end=end,
-        hosts=hosts,
-        vms=vms,
-        version=VERSION,
-        noise=noise,
-        target=target,
-        action_curve=curve,
-        log_root=LOG_ROOT,
-    )
+    c = Cluster4x(b, opts, start=start, end=end, version=VERSION, log_root=LOG_ROOT)
     r = c.rng
     c.place_quietly(VERSION, running=0.85)
-    for d in range(extra_days + 1):
+    for d in range(opts.extra_days + 1):
         normal_day(c, start + d * DAY_MS, volumes=False)
     d11 = day_start(2021, 3, 11)
     normal_day(c, d11, until_hour=21, volumes=False)

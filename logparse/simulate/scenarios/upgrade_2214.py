@@ -27,6 +27,7 @@ from logparse.simulate.core import DAY_MS, Bundle, SimulationError
 from logparse.simulate.engine22 import MS_NAME, Cluster22
 from logparse.simulate.model import Vm, disk_cause
 from logparse.simulate.scenarios.common import at, day_start, normal_day, stop_many, when
+from logparse.simulate.sim import RunOptions
 
 NAME = "upgrade-2.2.14"
 LOG_ROOT = "var/log/cloud"  # ref §1.4: 2.2.x paths
@@ -50,39 +51,17 @@ def _bad(v: Vm) -> bool:
     return disk_cause([(x.vtype, x.device_id or 0) for x in v.volumes]) is not None
 
 
-def run(
-    b: Bundle,
-    *,
-    seed: int,
-    hosts: int,
-    vms: int,
-    noise: bool,
-    target: int | None = None,
-    curve: list[int] | None = None,
-    extra_days: int = 0,
-) -> Cluster22:
+def run(b: Bundle, opts: RunOptions) -> Cluster22:
     """Write the incident into ``b`` and return the simulator (it holds the ground truth)."""
     d6 = day_start(2013, 8, 6)
-    start = d6 - extra_days * DAY_MS
+    start = d6 - opts.extra_days * DAY_MS
     end = at(day_start(2013, 8, 10), 2, 15)  # the support bundle is collected that night
-    c = Cluster22(
-        b,
-        seed=seed,
-        start=start,
-        end=end,
-        hosts=hosts,
-        vms=vms,
-        version="2.2.13",
-        noise=noise,
-        target=target,
-        action_curve=curve,
-        log_root=LOG_ROOT,
-    )
+    c = Cluster22(b, opts, start=start, end=end, version="2.2.13", log_root=LOG_ROOT)
     r = c.rng
     c.place_quietly("2.2.13", running=0.85)
     survivor, raid, stays14 = c.hosts[0], c.hosts[1], c.hosts[-1]
 
-    for d in range(extra_days + 1):
+    for d in range(opts.extra_days + 1):
         normal_day(c, start + d * DAY_MS)
 
     # -- 08-07: a normal day, then the maintenance window and the upgrade ----------------
