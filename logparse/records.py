@@ -89,14 +89,14 @@ def find_jobs(text: str, jobs: list[int]) -> list[int]:
 def find_seq(text: str) -> str | None:
     """The ``h-n`` of the first ``Seq h-n:`` / ``SeqA h-n:`` in ``text``."""
     pos = 0
+    search = _SEQ_AT.search  # starts with a literal: re scans for it in C
     while True:
-        i = text.find("Seq", pos)
-        if i < 0:
+        m = search(text, pos)
+        if m is None:
             return None
+        i = m.start()
         if i == 0 or not text[i - 1].isalnum():
-            m = _SEQ_AT.match(text, i)
-            if m is not None:
-                return m.group(1)
+            return m.group(1)
         pos = i + 3
 
 # Raw lines the 2.2/3.0 agent runner writes to agent.log via stdout (ref §1.5).
