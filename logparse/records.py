@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,6 @@ LEVEL_RANK = {lv: i for i, lv in enumerate(LEVELS)}
 
 # Ids inside the NDC / message (ref §7 "Job / context ids", §2.1 Seq).
 CTX_RE = re.compile(r"ctx-[0-9a-f]{8}")
-JOB_RE = re.compile(r"\bjob-\s?(\d+)|AsyncJobVO:? \{id:\s?(\d+)")
-SEQ_RE = re.compile(r"\bSeqA? (\d+)-(-?\d+):")
 # Instance names (i-<account>-<id>-VM, r-/s-/v-<id>-VM), ref §4.3.
 VM_RE = re.compile(r"\b(?:i-\d+-\d+|[rsv]-\d+)-VM\b")
 # Anchored variants used after a str.find(): a pattern starting with \b or an
@@ -601,16 +599,3 @@ def parse_text(text: str, patterns: Patterns, role: str = "management", source: 
         lines.pop()
     stats.lines = len(lines)
     return list(reader.iter_records(lines))
-
-
-def level_at_least(level: str | None, minimum: str) -> bool:
-    """True when ``level`` is at or above ``minimum`` (records without level pass)."""
-    if level is None:
-        return True
-    return LEVEL_RANK.get(level, 0) >= LEVEL_RANK[minimum]
-
-
-def shift_iso(ts: str, seconds: float) -> str:
-    """Return ISO timestamp ``ts`` moved by ``seconds`` (millisecond precision)."""
-    dt = datetime.fromisoformat(ts.rstrip("Z")) + timedelta(seconds=seconds)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}" + ("Z" if ts.endswith("Z") else "")

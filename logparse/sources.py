@@ -324,19 +324,6 @@ def iter_line_batches(
             fp.close()
 
 
-def iter_lines(
-    lf: LogFile,
-    stats: FileStats,
-    *,
-    start: int = 0,
-    length: int | None = None,
-    encoding: str = "utf-8",
-) -> Iterator[str]:
-    """Yield the lines of ``lf`` one by one (see :func:`iter_line_batches`)."""
-    for batch in iter_line_batches(lf, stats, start=start, length=length, encoding=encoding):
-        yield from batch
-
-
 def store_sources(path: Path, shown: str) -> list[tuple[str, str]]:
     """The (source, host) pairs a parsed store holds, in the order they were written.
 
