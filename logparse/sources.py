@@ -300,16 +300,16 @@ def iter_line_batches(
             for chunk in _decompressed_chunks(fp, lf.source, stats, length):
                 stats.bytes_read += len(chunk)
                 text = decoder.decode(chunk)
-                if pending:
-                    text = pending + text
+                if pending.endswith("\r") and text.startswith("\n"):
+                    # A CRLF cut by the chunk boundary.
+                    pending = pending[:-1]
                 if "\r" in text:
                     text = text.replace("\r\n", "\n")
                 parts = text.split("\n")
-                pending = parts.pop()
-                if pending.endswith("\r"):
-                    # Possibly the CR of a CRLF cut by the chunk boundary: decide with the
-                    # next chunk (the replace above then sees the whole CRLF).
-                    pass
+                if pending:
+                    # Joined to the first line only: prefixing the whole chunk copied 1 MiB.
+                    parts[0] = pending + parts[0]
+                pending = parts.pop()  # a CR at its end is decided with the next chunk
                 if parts:
                     stats.lines += len(parts)
                     yield parts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import itertools
 import lzma
 from pathlib import Path
 
@@ -375,3 +376,116 @@ def test_corrupt_gzip_member_keeps_lines_before_it(tmp_path: Path, patterns: Pat
     assert stats[0].lines >= 1200  # the whole first member
     assert stats[0].balanced
     assert any("corrupt gzip data" in w and str(p) in w for w in stats[0].warnings)
+
+
+# The batch reader builds records column by column; this line-at-a-time reference states
+# the rules plainly (header → new record; non-header → continuation, or orphan before the
+# first header; agent-runner line → its own orphan record) and reuses `_build`/`_orphan`.
+def _reference_records(lines: list[str], patterns: Patterns, role: str) -> list:
+    from logparse.records import RUNNER_PREFIXES, RecordReader
+    from logparse.sources import LogFile
+
+    lf = LogFile(None, "<ref>", "h", role)
+    reader = RecordReader(lf, patterns, FileStats("<ref>", "h", role), year_hint=2000)
+    prefix = next((reader._sniff_prefix(x) for x in lines if x), None)
+    out: list = []
+    cur = None
+    body: list[str] = []
+    start = 0
+    orphans: list[str] = []
+    orphan_start = 0
+    for n, line in enumerate(lines, 1):
+        pts = None
+        if prefix is not None and (pm := prefix.match(line)) is not None:
+            pts = pm.group(prefix.idx[0]) if prefix.idx[0] else None
+            line = pm.group(prefix.idx[6])
+        hit = None if line[:1] in ("", "\t", " ") else reader.match(line)
+        runner = hit is None and line[:1] not in ("", "\t", " ") and line.startswith(RUNNER_PREFIXES)
+        if hit is not None or runner:
+            if cur is not None:
+                out.append(reader._build(cur, body, start, n - 1))
+                cur = None
+            elif orphans:
+                out.append(reader._orphan(orphans, orphan_start))
+                orphans = []
+            if runner:
+                out.append(reader._orphan([line], n))
+            else:
+                cur, body, start = (hit[0], hit[1], pts), [line], n
+        elif cur is not None:
+            body.append(line)
+        else:
+            if not orphans:
+                orphan_start = n
+            orphans.append(line)
+    if cur is not None:
+        out.append(reader._build(cur, body, start, len(lines)))
+    elif orphans:
+        out.append(reader._orphan(orphans, orphan_start))
+    return out
+
+
+_MIXED_LINES = [
+    "2012-03-01 14:02:11,110 DEBUG [a.B] (t-1:job-5) Seq 3-1: x i-2-5-VM",
+    "2012-03-01 14:02:11,111 DEBUG [agent.transport.Request] (Job-Executor-4:job-123 = [ 2e5b ]) "
+    "Seq 3-1493630987: Sending { Cmd , [{\"StartCommand\":{\"vm\":{\"name\":\"i-2-5-VM\"}}}] } job-124",
+    "2021-01-20 08:47:35,217 INFO  [o.a.c.f.j.i.AsyncJobMonitor] (API-Job-Executor-1:ctx-796675ae job-150) "
+    "(logid:3a652fb3) Add job-150 into job monitoring AsyncJobVO {id:151, userId: 2}",
+    "2024-03-01T10:00:00,123 WARN  [c.c.a.AgentManagerImpl] ([ctx-1a2b3c4d, job-61/job-62]) (logid:9f8e7d6c) xSeq 1-2: no",
+    "2012-03-01 14:02:12,000 INFO  [cloud.agent.Agent] (UgentTask-2:null) SeqA 1--5: r-4-VM s-1-VM i-2-5-VM r-4-VM",
+    "\tat a.b.C.d(C.java:1)",
+    "Caused by: java.lang.NullPointerException",
+    "Agent started.  PID: 1",
+    "INFO  [cloud.agent.AgentShell] (main:) Implementation Version is 2.2.14",
+    "2012-03-01 14:02:11 not a header",
+    "  wrapped text i-9-9-VM",
+    "", "\r", "caused",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.sampled_from(_MIXED_LINES), max_size=40), cuts=st.lists(st.integers(0, 40), max_size=5),
+       prefixed=st.booleans())
+def test_batches_build_the_same_records_as_line_at_a_time(lines: list[str], cuts: list[int], prefixed: bool) -> None:
+    from logparse.patterns import load_patterns
+    from logparse.records import RecordReader
+    from logparse.sources import LogFile
+
+    patterns = load_patterns()
+    if prefixed:
+        lines = [f"Aug  7 14:02:{i % 60:02d} kvm01 java[1]: {x}" for i, x in enumerate(lines)]
+    expected = _reference_records(lines, patterns, "agent")
+    bounds = sorted({0, len(lines), *(c for c in cuts if c < len(lines))})
+    batches = [lines[a:b] for a, b in itertools.pairwise(bounds)]
+    stats = FileStats("<ref>", "h", "agent", lines=len(lines))
+    reader = RecordReader(LogFile(None, "<ref>", "h", "agent"), patterns, stats, year_hint=2000)
+    got = list(reader.iter_batches(batches))
+    assert [r.as_dict() | {"f": r.format_id} for r in got] == [r.as_dict() | {"f": r.format_id} for r in expected]
+    assert stats.balanced
+    assert stats.orphans == sum(r.end_line - r.line + 1 for r in got if r.kind == "orphan")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="SeqA 0123456789-:xé_", max_size=40))
+def test_find_seq_is_the_first_seq_not_glued_to_a_word(text: str) -> None:
+    import re
+
+    from logparse.records import find_seq
+
+    at = re.compile(r"SeqA? (\d+--?\d+):")
+    expected = next((m[1] for i in range(len(text))
+                     if (i == 0 or not text[i - 1].isalnum()) and (m := at.match(text, i))), None)
+    assert find_seq(text) == expected
+
+
+def test_lead_safe_formats() -> None:
+    import re
+
+    from logparse.records import _lead_safe
+
+    assert _lead_safe(re.compile(r"^(?P<timestamp>[0-9]{4})-"))
+    assert _lead_safe(re.compile(r"^(?P<level>TRACE|DEBUG) x"))
+    assert not _lead_safe(re.compile(r"^\s*(?P<level>INFO)"))
+    assert not _lead_safe(re.compile(r"^(?P<m>.*)$"))
+    assert not _lead_safe(re.compile(r"^[^x]+"))
+    assert not _lead_safe(re.compile(r"^(?:a|\s)"))
