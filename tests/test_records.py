@@ -489,3 +489,16 @@ def test_lead_safe_formats() -> None:
     assert not _lead_safe(re.compile(r"^(?P<m>.*)$"))
     assert not _lead_safe(re.compile(r"^[^x]+"))
     assert not _lead_safe(re.compile(r"^(?:a|\s)"))
+
+
+def test_ts_translatable_only_for_fixed_log4j_shapes() -> None:
+    import re
+
+    from logparse.records import _ts_translatable
+
+    assert _ts_translatable(re.compile(r"^(?P<timestamp>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d{3}) (?P<message>.*)"))
+    assert _ts_translatable(re.compile(r"(?P<timestamp>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3})"))
+    assert not _ts_translatable(re.compile(r"(?P<timestamp>\d{4}-\d\d-\d\d.\d\d:\d\d:\d\d,\d{3})"))  # any char at 10
+    assert not _ts_translatable(re.compile(r"(?P<timestamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3,4})"))  # not fixed
+    assert not _ts_translatable(re.compile(r"(?P<timestamp>[\d ]{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})"))  # a space
+    assert not _ts_translatable(re.compile(r"(?P<message>.*)"))
