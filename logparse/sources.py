@@ -244,8 +244,17 @@ def _decompressed_chunks(
     try:
         for block in raw_chunks():
             data = block
-            while data:
-                out = dec.decompress(data)
+            while True:
+                # At most CHUNK bytes out per call: 1 MiB of gzip is ~10 MB of log text, and
+                # the record reader holds one chunk's records at a time.
+                if kind == "gzip":
+                    out = dec.decompress(data, CHUNK)
+                    data = dec.unconsumed_tail
+                    more = bool(data) or len(out) == CHUNK
+                else:
+                    out = dec.decompress(data, max_length=CHUNK)
+                    data = b""
+                    more = not dec.needs_input
                 started = True
                 if out:
                     yield out
@@ -256,10 +265,10 @@ def _decompressed_chunks(
                     if data and data.strip(b"\x00"):
                         dec = new_decoder()
                         started = False
-                    else:
-                        data = b""
-                else:
-                    data = b""
+                        continue
+                    break
+                if not more:
+                    break
         if kind == "gzip":
             tail = dec.flush()
             if tail:

@@ -502,3 +502,21 @@ def test_ts_translatable_only_for_fixed_log4j_shapes() -> None:
     assert not _ts_translatable(re.compile(r"(?P<timestamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3,4})"))  # not fixed
     assert not _ts_translatable(re.compile(r"(?P<timestamp>[\d ]{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})"))  # a space
     assert not _ts_translatable(re.compile(r"(?P<message>.*)"))
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bzip2", "xz"])
+def test_decompressed_output_is_cut_into_chunks(tmp_path: Path, patterns: Patterns, monkeypatch: pytest.MonkeyPatch,
+                                                compress) -> None:
+    """A small compressed block inflates to many chunks (max_length): same records, and
+    two concatenated members/streams still read whole."""
+    import logparse.sources as sources
+
+    a, b = (SMALL * 400).encode(), (SMALL * 300 + "Agent started.  PID: 1\n").encode()
+    plain = _write(tmp_path / "plain" / "agent.log", a + b)
+    packed = _write(tmp_path / "packed" / "agent.log", compress(a) + compress(b))
+    reference, _ = _collect([plain], patterns)
+    monkeypatch.setattr(sources, "CHUNK", 4096)
+    got, stats = _collect([packed], patterns)
+    assert [r.as_dict() | {"source": "", "host": ""} for r in got] == [r.as_dict() | {"source": "", "host": ""} for r in reference]
+    assert stats[0].balanced and not stats[0].warnings
+    assert stats[0].bytes_read == len(a + b)  # decompressed bytes
