@@ -52,6 +52,16 @@ def run(cmd: list[str]) -> tuple[float, int, int]:
     return dt, ru.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)
 
 
+REPEAT = 3
+
+
+def measure(cmd: list[str]) -> tuple[float, int, int]:
+    """``run`` REPEAT times: the median time, the largest peak RSS, the last exit code."""
+    runs = [run(cmd) for _ in range(REPEAT)]
+    times = sorted(r[0] for r in runs)
+    return times[len(times) // 2], max(r[1] for r in runs), runs[-1][2]
+
+
 def zgrep_count(bundle: Path) -> list[str]:
     """`grep -c` of header lines over every log of a bundle, decompressed (the baseline)."""
     return ["sh", "-c", f"zcat -f $(find {bundle} -type f ! -name '*.json') | grep -c -E '^[0-9]{{4}}-'"]
@@ -101,7 +111,10 @@ def main() -> int:
     ap.add_argument("--size", default="200MB", help="single-file input size (default 200MB)")
     ap.add_argument("--big", default=None, help="also run diagnose/report over a bundle of this size, e.g. 1GB")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per 200 MB measurement; the median is shown")
     args = ap.parse_args()
+    global REPEAT
+    REPEAT = max(1, args.repeat)
     DATA.mkdir(exist_ok=True)
     size = parse_size(args.size)
 
@@ -110,11 +123,12 @@ def main() -> int:
     one = DATA / f"one-{args.size}.log"
     concat(bundle, one)
     mb = one.stat().st_size / 1e6
-    print(f"# input: {one} {mb:,.0f} MB; {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"# input: {one} {mb:,.0f} MB; {os.cpu_count()} cores; python {sys.version.split()[0]}; "
+          f"median of {REPEAT} runs (the --big bundle: one run)")
     print(f"{'measurement':44s} {'time':>10s} {'rate':>14s} {'vs grep':>13s} {'peak RSS':>9s}")
 
     run(["cat", str(one)])  # warm the page cache
-    g_s, g_rss, _ = run(["grep", "-c", "-E", "^[0-9]{4}-", str(one)])
+    g_s, g_rss, _ = measure(["grep", "-c", "-E", "^[0-9]{4}-", str(one)])
     row("grep -c (header lines)", g_s, mb, g_rss, g_s, 0)
 
     lib = (
@@ -122,34 +136,36 @@ def main() -> int:
         "n = 0\n"
         "for r in iter_records([sys.argv[1]]): n += 1\n"
     )
-    s, rss, c = run([sys.executable, "-c", lib, str(one)])
+    s, rss, c = measure([sys.executable, "-c", lib, str(one)])
     row("iter_records (library, all fields)", s, mb, rss, g_s, c)
-    s, rss, c = run(logparse("parse", str(one), "-q", "-f", "jsonl", "-o", os.devnull, "--jobs", "1"))
+    s, rss, c = measure(logparse("parse", str(one), "-q", "-f", "jsonl", "-o", os.devnull, "--jobs", "1"))
     row("parse -f jsonl (1 process)", s, mb, rss, g_s, c)
-    s2, rss, c = run(logparse("parse", str(one), "-q", "-f", "jsonl", "-o", os.devnull, "--jobs", "2"))
+    s2, rss, c = measure(logparse("parse", str(one), "-q", "-f", "jsonl", "-o", os.devnull, "--jobs", "2"))
     row("parse -f jsonl --jobs 2", s2, mb, rss, g_s, c)
     print(f"{'  speed-up with 2 processes':44s} {s / s2:8.2f}x")
 
     with tempfile.TemporaryDirectory(dir=DATA) as tmp:
         store = Path(tmp) / "store.parquet"
-        s, rss, c = run(logparse("parse", str(one), "-q", "-f", "parquet", "-o", str(store), "--jobs", "2"))
+        s, rss, c = measure(logparse("parse", str(one), "-q", "-f", "parquet", "-o", str(store), "--jobs", "1"))
+        row("parse -f parquet (1 process, build store)", s, mb, rss, g_s, c)
+        s, rss, c = measure(logparse("parse", str(one), "-q", "-f", "parquet", "-o", str(store), "--jobs", "2"))
         row("parse -f parquet --jobs 2 (build store)", s, mb, rss, g_s, c)
-        s, rss, c = run(logparse("traces", str(one), "-f", "csv", "-o", os.devnull))
+        s, rss, c = measure(logparse("traces", str(one), "-f", "csv", "-o", os.devnull))
         row("traces", s, mb, rss, g_s, c)
         if _has_command("events"):
-            s, rss, c = run(logparse("events", str(one), "-f", "csv", "-o", os.devnull))
+            s, rss, c = measure(logparse("events", str(one), "-f", "csv", "-o", os.devnull))
             row("events", s, mb, rss, g_s, c)
         if _has_command("grep"):
-            s, rss, c = run(logparse("grep", "NullPointerException", str(one), "-f", "jsonl"))
+            s, rss, c = measure(logparse("grep", "NullPointerException", str(one), "-f", "jsonl"))
             row("grep PATTERN (raw log)", s, mb, rss, g_s, c)
-            s, rss, c = run(logparse("grep", "NullPointerException", str(store), "-f", "jsonl"))
+            s, rss, c = measure(logparse("grep", "NullPointerException", str(store), "-f", "jsonl"))
             row("grep PATTERN (parsed store)", s, mb, rss, g_s, c)
         if _has_command("diagnose"):
             bmb = _bundle_mb(bundle)
-            gb_s, _, _ = run(zgrep_count(bundle))
+            gb_s, _, _ = measure(zgrep_count(bundle))
             row(f"zcat | grep -c (bundle, {bmb:,.0f} MB)", gb_s, bmb, 0, gb_s, 0)
             for j in ("1", "2"):
-                s, rss, c = run(logparse("diagnose", str(bundle), "-f", "json", "-o", os.devnull, "--jobs", j))
+                s, rss, c = measure(logparse("diagnose", str(bundle), "-f", "json", "-o", os.devnull, "--jobs", j))
                 row(f"diagnose --jobs {j} (bundle)", s, bmb, rss, gb_s, c)
 
     if args.big:

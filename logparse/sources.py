@@ -339,7 +339,6 @@ def store_sources(path: Path, shown: str) -> list[tuple[str, str]]:
     :raises InputError: the file is not a logparse store.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     out: dict[tuple[str, str], None] = {}
@@ -347,10 +346,13 @@ def store_sources(path: Path, shown: str) -> list[tuple[str, str]]:
         pf = pq.ParquetFile(path)
         for i in range(pf.metadata.num_row_groups):
             t = pf.read_row_group(i, columns=["source", "host"], use_threads=False)
-            src = t.column("source")
-            for s in pc.unique(src).to_pylist():  # first-appearance order
-                j = pc.index(src, s).as_py()
-                out[(s, t.column("host")[j].as_py())] = None
+            # First row of each source (dictionary order is first appearance), without
+            # Python scalars in compute calls: converting one imports pandas (+50 MB).
+            enc = t.column("source").combine_chunks().dictionary_encode()
+            codes = enc.indices.to_pylist()
+            hosts = t.column("host")
+            for k, source in enumerate(enc.dictionary.to_pylist()):
+                out[(source, hosts[codes.index(k)].as_py())] = None
     except (pa.ArrowException, OSError, KeyError) as e:
         raise InputError(f"{shown}: not a logparse store ({e})") from e
     return list(out)
