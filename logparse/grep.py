@@ -8,7 +8,8 @@ keeps the records that match a regex and/or id selectors, and optionally:
   a VM's jobs → the jobs' records (``job-61/job-62`` links both) → their agent commands
   (``Seq h-n``, MS and agent side) → the agent handler thread between ``Request:Seq`` and
   its answer (this is what pulls in the agent's ``Exception ``/``Caught: `` traces, which
-  carry no Seq; ref §3.4) → the logids found there (4.7+) → their jobs … Two passes: the
+  carry no Seq; ref §3.4) → the logids found there (4.7+) and the CallContext ``ctx-`` ids
+  (4.3+; the only link of a 4.3/4.4 job executor's records) → their jobs … Two passes: the
   first builds a union-find over ids only (no text), the second streams and emits.
 * ``context``: N records before/after each match on the same file and thread.
 
@@ -41,7 +42,7 @@ from .records import LEVEL_RANK, StoreFilter, TimeShift, iter_records
 from .sources import LogFile, discover
 
 #: Why a record is in the output, in priority order (a record gets the first that applies).
-LINK_KINDS = ("match", "vm", "job", "seq", "thread", "logid", "context")
+LINK_KINDS = ("match", "vm", "job", "seq", "thread", "logid", "ctx", "context")
 
 #: Default per-record time limit of a user regex, in seconds.
 DEFAULT_TIMEOUT = 1.0
@@ -360,6 +361,9 @@ def _ids(rec: Record) -> list[str]:
         out.append("s" + rec.seq)
     if rec.logid:
         out.append("l" + rec.logid)
+    # CallContext ids (4.3+, ref §1.7): one per API request or job run. In 4.3/4.4 a job
+    # executor's records carry only `ctx-…` (no job NDC, no logid), so ctx is the link.
+    out.extend("c" + c for c in rec.ctx)
     return out
 
 
@@ -445,7 +449,7 @@ def build_links(
 ) -> set[str]:
     """Pass 1 of ``--follow``: return the closure of ids linked to the matches.
 
-    Keys are ``j<job>``, ``s<seq>``, ``l<logid>``. Ids met together on one record (or a
+    Keys are ``j<job>``, ``s<seq>``, ``l<logid>``, ``c<ctx>``. Ids met together on one record (or a
     record and the agent command window it lies in) are joined; the closure is every id
     in a component that holds a seed: the ids of a matched record, its window's seq, and
     the jobs and seq of records naming a ``--vm`` VM. Memory is O(distinct ids).
@@ -455,7 +459,7 @@ def build_links(
     seeds: set[str] = set()
     seed_vms = matcher.vms
     for ts, rec in merged:
-        ids = _ids(rec) if (rec.jobs or rec.seq is not None or rec.logid) else []
+        ids = _ids(rec) if (rec.jobs or rec.seq is not None or rec.logid or rec.ctx) else []
         w = windows.step(rec)
         if w is not None and rec.seq != w:
             ids.append("s" + w)
@@ -466,7 +470,7 @@ def build_links(
         if not ids:
             continue
         if seed_vms and names_vm(rec, seed_vms):
-            seeds.update(i for i in ids if i[0] in "js")
+            seeds.update(i for i in ids if i[0] in "jsc")
         if (passes is None or passes(ts, rec)) and matcher(rec):
             seeds.update(ids)
     roots = {uf.find(s) for s in seeds}
@@ -489,6 +493,9 @@ def _follow_link(rec: Record, window: str | None, linked: set[str], seed_vms: fr
         return "thread"
     if rec.logid and "l" + rec.logid in linked:
         return "logid"
+    for c in rec.ctx:
+        if "c" + c in linked:
+            return "ctx"
     return None
 
 

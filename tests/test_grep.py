@@ -294,7 +294,7 @@ def test_grep_follow_vm_pulls_jobs_seq_and_agent_thread(runner: CliRunner, logs2
     stamps = [r["timestamp"] for r in rows]
     assert stamps == sorted(stamps)
     assert result.stderr.strip().splitlines()[-1] == (
-        "grep: 4 matched; added vm 0, job 4, seq 2, thread 3, logid 0, context 0"
+        "grep: 4 matched; added vm 0, job 4, seq 2, thread 3, logid 0, ctx 0, context 0"
         " (2 linked ids, 20 records read)"
     )
 
@@ -339,6 +339,28 @@ def test_grep_follow_links_through_logid_only(runner: CliRunner, tmp_path: Path)
     rows = _jsonl(runner, "deployVirtualMachine", tmp_path, "--follow")
     assert [(r["message"], r["link"]) for r in rows] == [
         ("deployVirtualMachine i-2-7-VM", "match"), ("done", "logid")]
+
+
+def test_grep_follow_links_4_3_job_executor_records_through_ctx(runner: CliRunner, tmp_path: Path) -> None:
+    # 4.3 (ref §1.7): the job executor's NDC is only `ctx-…` — no job-N, no logid. The
+    # failure line names no VM and no Seq; the ctx of the StartCommand record links it.
+    _write(tmp_path, "ms43/management-server.log",
+           "2014-01-14 10:20:30,123 DEBUG [c.c.a.ApiServlet] (http-6443-exec-6:ctx-5d5d4f1c) ===START===  "
+           "10.1.1.5 -- GET  command=startVirtualMachine&id=3f2c&response=json\n"
+           "2014-01-14 10:20:30,420 DEBUG [c.c.a.t.Request] (Job-Executor-3:ctx-8e1d4c2f) Seq 1-7953898358211821626: "
+           'Sending  { Cmd , MgmtId: 90520739143127, via: 1(kvm01), Ver: v1, Flags: 100011, '
+           '[{"com.cloud.agent.api.StartCommand":{"vm":{"name":"i-2-5-VM"}}}] }\n'
+           "2014-01-14 10:20:31,000 WARN  [c.c.v.VirtualMachineManagerImpl] (Job-Executor-3:ctx-8e1d4c2f) "
+           "Unable to orchestrate start due to insufficient capacity\n"
+           "2014-01-14 10:20:31,100 DEBUG [c.c.a.ApiServlet] (http-6443-exec-7:ctx-99999999) unrelated call\n"
+           "2014-01-14 10:20:31,200 DEBUG [c.c.v.VirtualMachineManagerImpl] (Job-Executor-4:ctx-77777777) other job\n")
+    rows = _jsonl(runner, "", tmp_path, "--vm", "i-2-5-VM", "--follow")
+    assert [(r["message"][:30], r["link"]) for r in rows] == [
+        ("Seq 1-7953898358211821626: Sen", "match"),
+        ("Unable to orchestrate start du", "ctx"),
+    ]
+    result = runner.invoke(grep, ["", str(tmp_path), "--vm", "i-2-5-VM", "--follow", "-f", "jsonl"])
+    assert "ctx 1" in result.stderr
 
 
 def test_grep_follow_reads_stdin_twice_via_spool(runner: CliRunner) -> None:

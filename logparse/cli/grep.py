@@ -108,7 +108,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="Only records of agent command Seq H-N (3-1493630987). Repeatable (ORed).")
 @click.option("--follow", is_flag=True,
               help="Add linked records: the VM's jobs, their records, their agent commands (both sides), "
-                   "the agent handler thread while it ran them, and their logids — to a fixpoint.")
+                   "the agent handler thread while it ran them, their logids and ctx ids — to a fixpoint.")
 @click.option("-C", "--context", type=click.IntRange(0, 1000), default=0, show_default=True, metavar="N",
               help="Also show N records before and after each match on the same file and thread.")
 @click.option("-i", "--ignore-case", is_flag=True, help="Case-insensitive match.")
