@@ -51,11 +51,25 @@ TABLE_WIDTHS = {
 
 
 def _cell_csv(v: Any) -> Any:
+    t = type(v)
+    if t is str or t is int:
+        return v
+    if v is None:
+        return ""
+    if (t is list or t is tuple) and len(v) < 64:
+        # Id lists (jobs, vms, ctx): the text json.dumps(separators=(",", ":")) gives,
+        # without its encoder set-up per cell.
+        if not v:
+            return "[]"
+        if all(type(x) is str for x in v):
+            return "[" + ",".join(map(_enc, v)) + "]"
+        if all(type(x) is int for x in v):
+            return "[" + ",".join(map(str, v)) + "]"
     if isinstance(v, (list, tuple, dict)):
         return json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
     if isinstance(v, bool):
         return "true" if v else "false"
-    return "" if v is None else v
+    return v
 
 
 def _cell_table(v: Any, width: int | None) -> str:

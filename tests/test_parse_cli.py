@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logparse.cli import cli
 from logparse.models import RECORD_COLUMNS
@@ -216,3 +218,22 @@ def test_output_to_a_device_is_not_replaced(runner: CliRunner, tmp_path: Path) -
     assert r.exit_code == 0
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not a regular file
     assert got and got[0].count(b"\n") == 9
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.floats(allow_nan=False),
+    st.lists(st.text(max_size=6), max_size=5), st.lists(st.integers(), max_size=5),
+    st.lists(st.one_of(st.integers(), st.text(max_size=3), st.booleans(), st.none()), max_size=4),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=3),
+))
+def test_csv_cells_match_json_dumps(v: object) -> None:
+    from logparse.output import _cell_csv
+
+    got = _cell_csv(v)
+    if isinstance(v, (list, tuple, dict)):
+        assert got == json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
+    elif isinstance(v, bool):
+        assert got == ("true" if v else "false")
+    else:
+        assert got == ("" if v is None else v)
