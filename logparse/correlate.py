@@ -1603,6 +1603,51 @@ def _finish(c: _Correlator) -> Analysis:
     return a
 
 
+# --------------------------------------------------------------------------- window
+
+
+def window(analysis: Analysis, since: str | None = None, until: str | None = None) -> Analysis:
+    """The analysis restricted to ``[since, until)`` (ISO prefixes, as ``--since/--until``).
+
+    Kept: the start attempts, events, stack-trace occurrences (and the mask links between
+    two kept ones) and StartCommand round trips whose time falls inside. Correlation runs
+    over the whole input first — a start's Seq, agent side or job can lie outside the window
+    — and the context stays whole: version timelines, upgrade/rollback markers, host names
+    and per-command latency statistics. Nothing of ``analysis`` is modified.
+    """
+    if not since and not until:
+        return analysis
+
+    def inside(ts: str | None) -> bool:
+        return ts is not None and (not since or ts >= since) and (not until or ts < until)
+
+    index: dict[int, int] = {}
+    traces: list[TraceOccurrence] = []
+    for i, occ in enumerate(analysis.traces):
+        if inside(occ.timestamp):
+            index[i] = len(traces)
+            traces.append(occ)
+    masks = [replace(m, primary_index=index[m.primary_index], masking_index=index[m.masking_index])
+             for m in analysis.masks if m.primary_index in index and m.masking_index in index]
+    attempts = [replace(a, trace_ids=[index[i] for i in a.trace_ids if i in index])
+                for a in analysis.attempts if inside(a.time)]
+    first, last = analysis.first_time, analysis.last_time
+    if since and first is not None and first < since:
+        first = since
+    if until and last is not None and last >= until:
+        last = until
+    return replace(
+        analysis,
+        events=[e for e in analysis.events if inside(e.timestamp)],
+        traces=traces,
+        masks=masks,
+        attempts=attempts,
+        commands=[c for c in analysis.commands if inside(c.sent_at or c.agent_received_at)],
+        first_time=first,
+        last_time=last,
+    )
+
+
 # --------------------------------------------------------------------------- entry
 
 

@@ -433,3 +433,47 @@ def test_simulated_json_is_byte_identical(
 ) -> None:
     path, _ = sims["upgrade-2.2.14"]
     assert to_json(diagnose(analyze([path], patterns))) == to_json(diagnose(analyze([path], patterns)))
+
+
+# --------------------------------------------------------------------------- window
+
+
+def test_window_keeps_what_falls_inside_and_remaps_traces(patterns: Patterns) -> None:
+    from logparse.correlate import window
+
+    full = analyze(["sample_logs/upgrade-2.2.14"], patterns)
+    times = sorted(a.time for a in full.attempts if a.time)
+    since, until = times[len(times) // 3][:13], times[2 * len(times) // 3][:13]
+    w = window(full, since, until)
+    assert w.attempts and len(w.attempts) < len(full.attempts)
+    assert [a.vm for a in w.attempts] == [a.vm for a in full.attempts if a.time and since <= a.time < until]
+    assert all(since <= e.timestamp < until for e in w.events if e.timestamp)
+    assert len(w.events) == sum(1 for e in full.events if e.timestamp and since <= e.timestamp < until)
+    for a_w, a_f in zip(w.attempts, [a for a in full.attempts if a.time and since <= a.time < until], strict=True):
+        # the same trace occurrences, through the new indexes
+        assert [w.traces[i] for i in a_w.trace_ids] == [
+            full.traces[i] for i in a_f.trace_ids if since <= (full.traces[i].timestamp or "") < until]
+    for m in w.masks:
+        assert since <= w.traces[m.primary_index].timestamp < until
+    assert w.markers == full.markers and w.versions == full.versions  # context stays whole
+    assert window(full) is full
+    assert full.attempts[0].trace_ids == analyze(["sample_logs/upgrade-2.2.14"], patterns).attempts[0].trace_ids
+
+
+def test_diagnose_cli_window(tmp_path: Path) -> None:
+    runner = CliRunner()
+    before = runner.invoke(diagnose_cmd, ["sample_logs/upgrade-2.2.14", "-f", "json", "--until", "2013-08-07T12:00",
+                                          "-q", "--jobs", "1"], catch_exceptions=False)
+    after = runner.invoke(diagnose_cmd, ["sample_logs/upgrade-2.2.14", "-f", "json", "--since", "2013-08-07T12:00",
+                                         "-q", "--jobs", "1"], catch_exceptions=False)
+    b, a = json.loads(before.output), json.loads(after.output)
+    assert all(s["time"] < "2013-08-07T12:00" for s in b["start_attempts"])
+    assert all(s["time"] >= "2013-08-07T12:00" for s in a["start_attempts"])
+    whole = json.loads(runner.invoke(diagnose_cmd, ["sample_logs/upgrade-2.2.14", "-f", "json", "-q", "--jobs", "1"],
+                                     catch_exceptions=False).output)
+    assert len(b["start_attempts"]) + len(a["start_attempts"]) == len(whole["start_attempts"])
+    # before the upgrade nothing failed; the upgrade itself stays as context
+    assert not any(s["outcome"] == "failed" for s in b["start_attempts"])
+    assert "upgrade" in [f["kind"] for f in b["findings"]]
+    assert "disk_order_mismatch" not in [f["kind"] for f in b["findings"]]
+    assert a["findings"][0]["kind"] == "disk_order_mismatch"

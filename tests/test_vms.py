@@ -141,3 +141,14 @@ def test_cli_vms_help_has_example() -> None:
     res = CliRunner().invoke(vms_cmd, ["--help"])
     assert res.exit_code == 0
     assert "logparse vms sample_logs/upgrade-2.2.14" in res.stdout
+
+
+def test_vms_cli_window_counts_only_the_starts_inside() -> None:
+    runner = CliRunner()
+    args = ["sample_logs/upgrade-2.2.14", "-f", "json", "--jobs", "1"]
+    whole = {r["vm"]: r for r in json.loads(runner.invoke(vms_cmd, args, catch_exceptions=False).output)}
+    inside = json.loads(runner.invoke(vms_cmd, [*args, "--since", "2013-08-08T11:00", "--until", "2013-08-08T12:00"],
+                                      catch_exceptions=False).output)
+    assert 0 < len(inside) < len(whole)
+    assert all(r["starts"] <= whole[r["vm"]]["starts"] for r in inside)
+    assert any(r["starts"] < whole[r["vm"]]["starts"] for r in inside)

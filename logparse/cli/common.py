@@ -98,16 +98,32 @@ def jobs_option(f: F) -> F:
 
 
 def run_analysis(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tuple[str, ...],
-                 tz: tuple[str, ...], encoding: str = "utf-8", jobs: int = 1) -> tuple[Any, list[LogFile], Patterns]:
-    """Load inputs and correlate them: ``(analysis, files, patterns)``."""
-    from ..correlate import analyze
+                 tz: tuple[str, ...], encoding: str = "utf-8", jobs: int = 1,
+                 since: str | None = None, until: str | None = None) -> tuple[Any, list[LogFile], Patterns]:
+    """Load inputs and correlate them: ``(analysis, files, patterns)``; ``since``/``until``
+    then restrict it to a window (see ``correlate.window``)."""
+    from ..correlate import analyze, window
     from ..records import TimeShift
 
     patterns, files = load_inputs(paths, pattern_dirs, host_map)
     zones = parse_tz(tz)
     analysis = analyze(files, patterns, timeshift=TimeShift(zones) if zones else None,
                        encoding=encoding, jobs=jobs, pattern_dirs=pattern_dirs)
+    if since or until:
+        analysis = window(analysis, normalize_time_bound(since) if since else None,
+                          normalize_time_bound(until) if until else None)
     return analysis, files, patterns
+
+
+def window_options(f: F) -> F:
+    """``--since`` / ``--until`` for the commands that correlate (the window is applied after
+    correlating the whole input)."""
+    f = click.option("--until", default=None, metavar="TIME",
+                     help="Only start attempts, events and traces before TIME (e.g. 2013-08-08T12:00); "
+                          "the whole input is still read and correlated.")(f)
+    f = click.option("--since", default=None, metavar="TIME",
+                     help="Only start attempts, events and traces at or after TIME (e.g. 2013-08-08).")(f)
+    return f
 
 
 def filter_options(f: F) -> F:

@@ -11,13 +11,14 @@ from ..diagnose import diagnose as run_diagnose
 from ..diagnose import render_markdown, render_text, to_json
 from ..errors import OutputError
 from ..output import open_output
-from .common import handle_errors, input_options, jobs_option, output_options, run_analysis
+from .common import handle_errors, input_options, jobs_option, output_options, run_analysis, window_options
 
 DIAGNOSE_FORMATS = ("text", "markdown", "json")
 
 
 @click.command(name="diagnose")
 @input_options
+@window_options
 @jobs_option
 @output_options(DIAGNOSE_FORMATS, default="text")
 @click.option(
@@ -42,6 +43,8 @@ def diagnose(
     host_map: tuple[str, ...],
     tz: tuple[str, ...],
     encoding: str,
+    since: str | None,
+    until: str | None,
     jobs: int,
     fmt: str,
     output: str,
@@ -56,15 +59,18 @@ def diagnose(
     device-id gaps, data disks, host, agent/MS version, before/after an upgrade) are
     tested with Fisher's exact test; capacity failures are reported on their own. Also
     reported: exceptions that masked others, upgrades, rollbacks, mixed versions,
-    exceptions new since a change, slow or unanswered agent commands.
+    exceptions new since a change, slow or unanswered agent commands. --since/--until
+    keep the starts, events and traces of a window (the whole input is still correlated;
+    versions, upgrades and command statistics stay whole as context).
 
     \b
     Example:
         logparse diagnose sample_logs/upgrade-2.2.14
         logparse diagnose sample_logs/upgrade-2.2.14 -f markdown -o findings.md
+        logparse diagnose sample_logs/upgrade-2.2.14 --since 2013-08-08 --until 2013-08-09
     """
     t0 = time.perf_counter()
-    analysis, _files, _patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs)
+    analysis, _files, _patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs, since, until)
     result = run_diagnose(analysis, alpha=alpha)
     fmt = fmt.lower()
     if fmt == "json":
