@@ -318,6 +318,9 @@ class Analysis:
     #: log files the records came from (a parsed store holds several)
     sources: list[str] = field(default_factory=list)
     events_dropped: int = 0
+    #: ``(since, until)`` when ``window`` restricted the analysis (charts then show only
+    #: the markers inside it)
+    window: tuple[str | None, str | None] = (None, None)
 
     def mask_pairs(self) -> Iterator[tuple[TraceOccurrence, TraceOccurrence]]:
         """``(primary, masking)`` occurrences of every mask link."""
@@ -1645,6 +1648,7 @@ def window(analysis: Analysis, since: str | None = None, until: str | None = Non
         commands=[c for c in analysis.commands if inside(c.sent_at or c.agent_received_at)],
         first_time=first,
         last_time=last,
+        window=(since or None, until or None),
     )
 
 

@@ -273,7 +273,9 @@ def _command_rows(analysis: Any) -> list[dict[str, Any]]:
                      "latency_ms": _get(c, "latency_ms"), "answered": _get(c, "answered"),
                      "result": _get(c, "result"), "source": src or None,
                      "line": int(line) if line.isdigit() else None})
-    for st in _get(analysis, "command_stats", None) or []:
+    windowed = any(_get(analysis, "window", None) or ())
+    for st in [] if windowed else _get(analysis, "command_stats", None) or []:
+        # (statistics cover the whole input: a windowed chart leaves them out)
         host, cmd = _get(st, "host"), _get(st, "command")
         if (str(host), str(cmd)) in individual:
             continue
@@ -288,10 +290,22 @@ def _command_rows(analysis: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _in_window(analysis: Any) -> Callable[[Any], bool]:
+    """Whether a time falls inside the analysis window (``--since/--until``); always True
+    without one."""
+    since, until = _get(analysis, "window", None) or (None, None)
+    if not since and not until:
+        return lambda ts: True
+    return lambda ts: bool(ts) and (not since or ts >= since) and (not until or ts < until)
+
+
 def _marker_rows(analysis: Any) -> list[dict[str, Any]]:
     rows = []
+    inside = _in_window(analysis)
     for m in _get(analysis, "markers", None) or []:
         d = _as_dict(m)
+        if not inside(d.get("time")):
+            continue  # a windowed chart shows the window's markers only
         if not d.get("version") and (d.get("from_version") or d.get("to_version")):
             d["version"] = f"{d.get('from_version') or '?'}→{d.get('to_version') or '?'}"
         rows.append(d)
@@ -432,17 +446,22 @@ def _exception_tables(trace_rows: Sequence[dict[str, Any]], analysis: Any
         mask = by_index.get(int(_get(m, "masking_index")))
         if prim is None or mask is None:
             continue
+        # Grouped by the kind of link (``same thread``/``seq``/``logid``), not by the whole
+        # reason: it names the thread and the delay of each occurrence.
+        reason = str(_get(m, "reason") or "")
         key = (labels[str(prim["fingerprint"] or prim["exception"])],
                labels[str(mask["fingerprint"] or mask["exception"])],
-               str(_get(m, "reason") or ""))
-        pairs[key].append((prim, mask))
+               " ".join(reason.split(" ", 2)[:2]))
+        pairs[key].append((prim, mask, reason))
     mrows = []
-    for (plab, klab, reason), found in pairs.items():
+    for (plab, klab, link), found in pairs.items():
         found.sort(key=lambda pk: (str(pk[0]["timestamp"] or ""), str(pk[0]["source"]),
                                    int(pk[0]["line"] or 0)))
-        p, k = found[0]
+        p, k, _ = found[0]
+        gaps = sorted({int(g[1]) for *_, r in found if (g := _MASK_GAP.search(r))})
+        span = "" if not gaps else f", +{gaps[0]} ms" if len(gaps) == 1 else f", +{gaps[0]} to {gaps[-1]} ms"
         mrows.append({"primary": plab, "masked_by": klab, "count": len(found),
-                      "reason": reason, "primary_exception": p["exception"],
+                      "reason": link + span, "primary_exception": p["exception"],
                       "masking_exception": k["exception"],
                       "first_primary": _loc(p["source"], p["line"]),
                       "first_masking": _loc(k["source"], k["line"])})
@@ -450,6 +469,9 @@ def _exception_tables(trace_rows: Sequence[dict[str, Any]], analysis: Any
     m_cols = ["primary", "masked_by", "count", "reason", "primary_exception",
               "masking_exception", "first_primary", "first_masking"]
     return (ex_cols, rows), (m_cols, mrows)
+
+
+_MASK_GAP = re.compile(r"\+(\d+) ms$")
 
 
 def _events_summary(events: Sequence[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:

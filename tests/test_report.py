@@ -369,3 +369,32 @@ def test_help_has_summary_and_example(cmd):
     assert "sample_logs/upgrade-2.2.14" in r.stdout
     assert cmd.get_short_help_str(100)
     assert report_cli_module.__doc__
+
+
+def test_masked_pairs_group_by_link_kind_not_per_thread(tmp_path):
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(report_cmd, ["sample_logs/upgrade-2.2.14", "-o", str(out), "--no-images",
+                                             "-q", "--jobs", "1"], catch_exceptions=False)
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO((out / "data" / "masked_pairs.csv").read_text())))
+    # 30 failed starts, each an IndexOutOfBoundsException hidden by the NPE on the same
+    # agent thread: one row, whatever the thread and the delay of each occurrence
+    assert [(r["primary"], r["masked_by"], r["count"]) for r in rows] == [
+        ("IOOBE@createVbd", "NPE@cleanupVMNetworks", "30")]
+    assert re.fullmatch(r"same thread, \+\d+ to \d+ ms", rows[0]["reason"])
+
+
+def test_report_and_timeline_window(tmp_path):
+    since, until = "2013-08-08T10:00", "2013-08-08T14:00"
+    out = tmp_path / "rep"
+    CliRunner().invoke(report_cmd, ["sample_logs/upgrade-2.2.14", "-o", str(out), "--no-images", "-q", "--jobs", "1",
+                                    "--since", since, "--until", until], catch_exceptions=False)
+    starts = list(csv.DictReader(io.StringIO((out / "data" / "start_attempts.csv").read_text())))
+    markers = list(csv.DictReader(io.StringIO((out / "data" / "markers.csv").read_text())))
+    assert starts and all(since <= r["time"] < until for r in starts)
+    assert markers and all(since <= r["time"] < until for r in markers)
+    assert "time span 2013-08-08 10:00 → 2013-08-08 14:00" in (out / "report.md").read_text()
+    page = tmp_path / "t.html"
+    r = CliRunner().invoke(timeline_cmd, ["sample_logs/upgrade-2.2.14", "-o", str(page), "--jobs", "1",
+                                          "--since", since, "--until", until], catch_exceptions=False)
+    assert r.exit_code == 0 and "2013-08-08 10:00" in page.read_text()

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from .common import handle_errors, input_options, jobs_option, run_analysis
+from .common import handle_errors, input_options, jobs_option, run_analysis, window_options
 
 
 @click.command(name="report")
 @input_options
+@window_options
 @jobs_option
 @click.option("-o", "--output", "outdir", required=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=Path),
@@ -23,14 +24,16 @@ from .common import handle_errors, input_options, jobs_option, run_analysis
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @handle_errors
 def report(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tuple[str, ...],
-           tz: tuple[str, ...], encoding: str, jobs: int, outdir: Path, force: bool, no_images: bool,
-           quiet: bool) -> None:
+           tz: tuple[str, ...], encoding: str, since: str | None, until: str | None, jobs: int,
+           outdir: Path, force: bool, no_images: bool, quiet: bool) -> None:
     """Write a postmortem report: report.html, report.md, images/*.png, data/*.csv.
 
     Sections: summary, timeline, findings with file:line evidence, affected VMs and their
     disk layouts, exceptions (fingerprints, masked pairs), raw evidence (secrets masked).
     Same logs, same HTML/Markdown/CSV bytes. Without Chromium the PNGs are skipped, one
     error line is printed, report.md links to the HTML charts, and the exit code is 1.
+    --since/--until report one window: its starts, events, traces, markers and charts (the
+    whole input is still correlated, and the findings still see upgrades before it).
 
     \b
     Example:
@@ -40,7 +43,7 @@ def report(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tu
     from ..report import NO_BROWSER_MESSAGE, build_report, write_report
 
     t0 = time.perf_counter()
-    analysis, files, patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs)
+    analysis, files, patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs, since, until)
     rep = build_report(analysis, inputs=[str(p) for p in paths], files=files,
                        patterns=patterns)
     result = write_report(rep, outdir, force=force, images=not no_images)

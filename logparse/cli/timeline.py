@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..output import open_output
-from .common import handle_errors, input_options, jobs_option, run_analysis
+from .common import handle_errors, input_options, jobs_option, run_analysis, window_options
 
 if TYPE_CHECKING:
     pass
@@ -38,6 +38,7 @@ def output_format(output: str, fmt: str | None) -> str:
 
 @click.command(name="timeline")
 @input_options
+@window_options
 @jobs_option
 @click.option("-o", "--output", default="-", show_default=True, metavar="FILE",
               help="Write here: .html (all charts, self-contained), .png or .svg (one chart). "
@@ -55,19 +56,22 @@ def output_format(output: str, fmt: str | None) -> str:
               help="Image height in pixels (default: the chart's own height).")
 @handle_errors
 def timeline(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tuple[str, ...],
-             tz: tuple[str, ...], encoding: str, jobs: int, output: str, chart: str, fmt: str | None,
+             tz: tuple[str, ...], encoding: str, since: str | None, until: str | None, jobs: int,
+             output: str, chart: str, fmt: str | None,
              width: int, height: int | None) -> None:
     """Draw the incident charts: timeline, start attempts, exceptions, disk layouts, latency.
 
     HTML output is one offline page (plotly.js embedded once). An image (.png/.svg, needs
     Chromium) holds one chart; with --chart all it is the disk layout chart, the one that
-    explains the 2013 incident. Exit code 1 when an image cannot be made.
+    explains the 2013 incident. Exit code 1 when an image cannot be made. --since/--until
+    draw one window (the whole input is still correlated).
 
     \b
     Example:
         logparse timeline sample_logs/upgrade-2.2.14 -o timeline.html
         logparse timeline sample_logs/upgrade-2.2.14 -o disks.png
         logparse timeline sample_logs/upgrade-2.2.14 --chart starts -o starts.svg
+        logparse timeline sample_logs/upgrade-2.2.14 --since 2013-08-08 -o night.html
     """
     from ..report import ImageExportError, ImageRenderer, chart_frames, charts_page
     from ..timeline import build_figures
@@ -79,7 +83,7 @@ def timeline(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: 
     names = None if chart == "all" else [chart]
     if kind != "html":
         names = [IMAGE_DEFAULT_CHART if chart == "all" else chart]
-    analysis, _files, _patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs)
+    analysis, _files, _patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs, since, until)
     figures = build_figures(chart_frames(analysis), names)
     if kind == "html":
         first, last = getattr(analysis, "first_time", None), getattr(analysis, "last_time", None)
