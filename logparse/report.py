@@ -766,23 +766,32 @@ def _html_table(cols: Sequence[str], rows: Sequence[dict[str, Any]], limit: int 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
-def figure_div(fig: go.Figure, name: str, *, include_plotlyjs: bool) -> str:
+#: How a page gets plotly.js: embedded once (offline, ~4.8 MB) or from its CDN (small
+#: files, needs the network when opened).
+PLOTLYJS_MODES = ("embed", "cdn")
+
+
+def figure_div(fig: go.Figure, name: str, *, include_plotlyjs: bool | str) -> str:
     """One chart as an HTML fragment with the fixed id ``chart-<name>``."""
     return str(fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs,
                            div_id=f"chart-{name}", config=_PLOTLY_CONFIG))
 
 
 class _Divs:
-    """Hand out chart fragments; the first one carries plotly.js (embedded once)."""
+    """Hand out chart fragments; the first one carries plotly.js (embedded once, or a
+    ``<script src>`` of plotly's CDN)."""
 
-    def __init__(self, figures: Mapping[str, go.Figure]) -> None:
+    def __init__(self, figures: Mapping[str, go.Figure], plotlyjs: str = "embed") -> None:
+        if plotlyjs not in PLOTLYJS_MODES:
+            raise ValueError(f"plotlyjs must be one of {', '.join(PLOTLYJS_MODES)}")
         self.figures = figures
         self.first = True
+        self.mode: bool | str = True if plotlyjs == "embed" else "cdn"
 
     def __call__(self, name: str) -> str:
         if name not in self.figures:
             return ""
-        div = figure_div(self.figures[name], name, include_plotlyjs=self.first)
+        div = figure_div(self.figures[name], name, include_plotlyjs=self.mode if self.first else False)
         self.first = False
         return f'<div class="chart">{div}</div>'
 
@@ -801,9 +810,10 @@ def _span(first: str | None, last: str | None) -> str:
 
 
 def charts_page(figures: Mapping[str, go.Figure], *, title: str = "logparse timeline",
-                subtitle: str = "") -> str:
-    """A self-contained HTML page of charts (``logparse timeline -o x.html``)."""
-    divs = _Divs(figures)
+                subtitle: str = "", plotlyjs: str = "embed") -> str:
+    """An HTML page of charts (``logparse timeline -o x.html``); self-contained unless
+    ``plotlyjs="cdn"``."""
+    divs = _Divs(figures, plotlyjs)
     parts = [f"<h1>{_h(title)}</h1>"]
     if subtitle:
         parts.append(f'<p class="meta">{_h(subtitle)}</p>')
@@ -836,9 +846,10 @@ def _finding_html(i: int, f: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def render_html(report: Report) -> str:
-    """The report as one self-contained HTML page (plotly.js embedded once)."""
-    divs = _Divs(report.figures)
+def render_html(report: Report, plotlyjs: str = "embed") -> str:
+    """The report as one HTML page: self-contained (plotly.js embedded once) unless
+    ``plotlyjs="cdn"``."""
+    divs = _Divs(report.figures, plotlyjs)
     t = report.tables
     sections = [
         ("summary", "Summary"), ("timeline", "Timeline"), ("findings", "Findings"),
@@ -1032,7 +1043,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def write_report(report: Report, outdir: str | Path, *, force: bool = False,
                  images: bool = True, image_format: str = "png",
-                 renderer: Callable[[], ImageRenderer] = ImageRenderer) -> ReportResult:
+                 renderer: Callable[[], ImageRenderer] = ImageRenderer, plotlyjs: str = "embed") -> ReportResult:
     """Write ``report.html``, ``report.md``, ``images/`` and ``data/`` into ``outdir``.
 
     The files are built in a temporary directory beside ``outdir`` and renamed into place,
@@ -1042,6 +1053,7 @@ def write_report(report: Report, outdir: str | Path, *, force: bool = False,
 
     :param force: replace a non-empty ``outdir``.
     :param images: make static images (``False``: Markdown links to the HTML charts).
+    :param plotlyjs: ``embed`` (offline page) or ``cdn`` (a ``<script src>`` of plotly's CDN).
     :raises OutputError: ``outdir`` is a non-empty directory (without ``force``), a file,
         or cannot be written.
     """
@@ -1072,7 +1084,7 @@ def write_report(report: Report, outdir: str | Path, *, force: bool = False,
                 shutil.rmtree(img_dir, ignore_errors=True)
                 image_paths = {}
             result.files += [image_paths[n] for n in report.figures if n in image_paths]
-        _write_text(tmp / "report.html", render_html(report))
+        _write_text(tmp / "report.html", render_html(report, plotlyjs))
         _write_text(tmp / "report.md", render_markdown(report, image_paths))
         result.files[:0] = ["report.html", "report.md"]
         if out.exists():

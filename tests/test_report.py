@@ -398,3 +398,24 @@ def test_report_and_timeline_window(tmp_path):
     r = CliRunner().invoke(timeline_cmd, ["sample_logs/upgrade-2.2.14", "-o", str(page), "--jobs", "1",
                                           "--since", since, "--until", until], catch_exceptions=False)
     assert r.exit_code == 0 and "2013-08-08 10:00" in page.read_text()
+
+
+def test_plotlyjs_cdn_gives_small_pages(cascade, tmp_path):
+    from logparse.cli.common import PLOTLYJS_CHOICES
+    from logparse.report import PLOTLYJS_MODES
+
+    assert PLOTLYJS_CHOICES == PLOTLYJS_MODES
+    embed, cdn = tmp_path / "embed.html", tmp_path / "cdn.html"
+    for out, mode in ((embed, "embed"), (cdn, "cdn")):
+        r = CliRunner().invoke(timeline_cmd, [str(cascade), "-o", str(out), "--plotlyjs", mode, "--jobs", "1"],
+                               catch_exceptions=False)
+        assert r.exit_code == 0
+    page = cdn.read_text()
+    script = re.compile(r'<script [^>]*src="https://cdn\.plot\.ly/plotly-[0-9.]+\.min\.js"')
+    assert len(script.findall(page)) == 1
+    assert cdn.stat().st_size * 5 < embed.stat().st_size
+    assert not script.search(embed.read_text())
+    rep = tmp_path / "rep"
+    r = CliRunner().invoke(report_cmd, [str(cascade), "-o", str(rep), "--no-images", "--plotlyjs", "cdn", "-q",
+                                        "--jobs", "1"], catch_exceptions=False)
+    assert r.exit_code == 0 and "https://cdn.plot.ly/plotly-" in (rep / "report.html").read_text()

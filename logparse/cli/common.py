@@ -115,6 +115,18 @@ def run_analysis(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_m
     return analysis, files, patterns
 
 
+#: ``logparse.report.PLOTLYJS_MODES`` (not imported here: plotly loads only when drawing).
+PLOTLYJS_CHOICES = ("embed", "cdn")
+
+
+def plotlyjs_option(f: F) -> F:
+    """``--plotlyjs embed|cdn`` for the commands that write HTML charts."""
+    return click.option(
+        "--plotlyjs", type=click.Choice(PLOTLYJS_CHOICES), default="embed", show_default=True,
+        help="embed: the HTML works offline (plotly.js inside, ~4.8 MB); cdn: a small file that "
+             "loads plotly.js from cdn.plot.ly when opened.")(f)
+
+
 def window_options(f: F) -> F:
     """``--since`` / ``--until`` for the commands that correlate (the window is applied after
     correlating the whole input)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .common import handle_errors, input_options, jobs_option, run_analysis, window_options
+from .common import handle_errors, input_options, jobs_option, plotlyjs_option, run_analysis, window_options
 
 
 @click.command(name="report")
@@ -19,13 +19,14 @@ from .common import handle_errors, input_options, jobs_option, run_analysis, win
               type=click.Path(file_okay=False, path_type=Path),
               help="Report directory (created; written whole or not at all).")
 @click.option("--force", is_flag=True, help="Replace DIR when it exists and is not empty.")
+@plotlyjs_option
 @click.option("--no-images", is_flag=True,
               help="Skip the PNG charts; report.md then links to the charts in report.html.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @handle_errors
 def report(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tuple[str, ...],
            tz: tuple[str, ...], encoding: str, since: str | None, until: str | None, jobs: int,
-           outdir: Path, force: bool, no_images: bool, quiet: bool) -> None:
+           outdir: Path, force: bool, plotlyjs: str, no_images: bool, quiet: bool) -> None:
     """Write a postmortem report: report.html, report.md, images/*.png, data/*.csv.
 
     Sections: summary, timeline, findings with file:line evidence, affected VMs and their
@@ -46,7 +47,7 @@ def report(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tu
     analysis, files, patterns = run_analysis(paths, pattern_dirs, host_map, tz, encoding, jobs, since, until)
     rep = build_report(analysis, inputs=[str(p) for p in paths], files=files,
                        patterns=patterns)
-    result = write_report(rep, outdir, force=force, images=not no_images)
+    result = write_report(rep, outdir, force=force, images=not no_images, plotlyjs=plotlyjs)
     if result.image_error:
         # One line, no traceback; report.html and report.md are written all the same.
         click.echo(result.image_error or NO_BROWSER_MESSAGE, err=True)

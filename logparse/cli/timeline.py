@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..output import open_output
-from .common import handle_errors, input_options, jobs_option, run_analysis, window_options
+from .common import handle_errors, input_options, jobs_option, plotlyjs_option, run_analysis, window_options
 
 if TYPE_CHECKING:
     pass
@@ -41,7 +41,7 @@ def output_format(output: str, fmt: str | None) -> str:
 @window_options
 @jobs_option
 @click.option("-o", "--output", default="-", show_default=True, metavar="FILE",
-              help="Write here: .html (all charts, self-contained), .png or .svg (one chart). "
+              help="Write here: .html (all charts; self-contained unless --plotlyjs cdn), .png or .svg (one chart). "
                    "'-' is stdout (refused on a terminal).")
 @click.option("--chart", type=click.Choice(["all", *CHART_NAMES]), default="all",
               show_default=True,
@@ -50,6 +50,7 @@ def output_format(output: str, fmt: str | None) -> str:
 @click.option("-f", "--format", "fmt", type=click.Choice(["html", "png", "svg"],
                                                          case_sensitive=False),
               default=None, help="Output format (default: from the -o suffix, else html).")
+@plotlyjs_option
 @click.option("--width", type=click.IntRange(300, 8000), default=1200, show_default=True,
               help="Image width in pixels.")
 @click.option("--height", type=click.IntRange(200, 8000), default=None,
@@ -57,7 +58,7 @@ def output_format(output: str, fmt: str | None) -> str:
 @handle_errors
 def timeline(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tuple[str, ...],
              tz: tuple[str, ...], encoding: str, since: str | None, until: str | None, jobs: int,
-             output: str, chart: str, fmt: str | None,
+             output: str, chart: str, fmt: str | None, plotlyjs: str,
              width: int, height: int | None) -> None:
     """Draw the incident charts: timeline, start attempts, exceptions, disk layouts, latency.
 
@@ -90,7 +91,7 @@ def timeline(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: 
         sub = "Logs: " + ", ".join(str(p) for p in paths)
         if first or last:
             sub += f"; {str(first or '').replace('T', ' ')[:19]} → {str(last or '').replace('T', ' ')[:19]}"
-        page = charts_page(figures, title="logparse timeline", subtitle=sub)
+        page = charts_page(figures, title="logparse timeline", subtitle=sub, plotlyjs=plotlyjs)
         with open_output(output) as out:
             out.write(page)
         return
