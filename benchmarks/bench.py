@@ -174,6 +174,11 @@ def main() -> int:
         bmb = _bundle_mb(big)
         gb_s, gb_rss, _ = run(zgrep_count(big))
         row(f"zcat | grep -c ({bmb:,.0f} MB bundle)", gb_s, bmb, gb_rss, gb_s, 0)
+        with tempfile.TemporaryDirectory(dir=DATA) as tmp:
+            # Peak RSS must not grow with the input: the same store build as above, 5x the data.
+            s, rss, c = run(logparse("parse", str(big), "-q", "-f", "parquet", "-o", str(Path(tmp) / "s.parquet"),
+                                     "--jobs", "2"))
+            row("parse -f parquet --jobs 2 (big bundle)", s, bmb, rss, gb_s, c)
         if _has_command("diagnose"):
             s, rss, c = run(logparse("diagnose", str(big), "-f", "json", "-o", os.devnull, "--jobs", "2"))
             row("diagnose --jobs 2 (big bundle)", s, bmb, rss, gb_s, c)
