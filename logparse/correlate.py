@@ -63,7 +63,7 @@ from .models import Event, FileStats, Record
 from .patterns import Patterns, load_patterns
 from .pipeline import Unit, plan_units
 from .records import TimeShift, iter_records
-from .sources import LogFile, discover
+from .sources import LogFile, as_logfiles
 from .stacktraces import MaskLink, StackTrace, TraceOccurrence, link_masks, parse_traces
 
 log = logging.getLogger(__name__)
@@ -1691,9 +1691,7 @@ def analyze(
     pats = patterns or load_patterns()
     c = _Correlator(EventMatcher(pats))
     if records is None and jobs > 1:
-        files = list(paths_or_files)
-        if not (files and all(isinstance(f, LogFile) for f in files)):
-            files = discover(files, hosts)  # type: ignore[arg-type]
+        files = as_logfiles(paths_or_files, hosts)
         if all(f.path is not None for f in files):
             return _analyze_parallel(c, files, pats, jobs, pattern_dirs, timeshift, encoding)  # type: ignore[arg-type]
     if records is None:

@@ -39,7 +39,7 @@ from .models import FileStats, Record
 from .patterns import Patterns, load_patterns
 from .pipeline import RecordFilter
 from .records import LEVEL_RANK, StoreFilter, TimeShift, iter_records
-from .sources import LogFile, discover
+from .sources import LogFile, as_logfiles
 
 #: Why a record is in the output, in priority order (a record gets the first that applies).
 LINK_KINDS = ("match", "vm", "job", "seq", "thread", "logid", "ctx", "context")
@@ -594,12 +594,7 @@ def iter_grep(
     """
     matcher = Matcher(query)  # compile errors surface before any file is opened
     pats = patterns or load_patterns()
-    items = list(paths)
-    files: list[LogFile] = (
-        items  # type: ignore[assignment]
-        if items and all(isinstance(p, LogFile) for p in items)
-        else discover(items, hosts)  # type: ignore[arg-type]
-    )
+    files = as_logfiles(paths, hosts)
     st = stats if stats is not None else GrepStats()
     passes = _passes(rfilter)
     follow = follow and not (matcher.match_all and not matcher.has_selectors)

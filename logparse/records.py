@@ -26,7 +26,7 @@ from typing import Any
 
 from .models import FileStats, Record
 from .patterns import FormatSpec, Patterns, load_patterns
-from .sources import LogFile, discover, iter_line_batches
+from .sources import LogFile, as_logfiles, iter_line_batches
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 LEVEL_RANK = {lv: i for i, lv in enumerate(LEVELS)}
@@ -767,12 +767,7 @@ def iter_records(
                 print(rec.location, rec.message)
     """
     pats = patterns or load_patterns()
-    items = list(paths)
-    files: list[LogFile] = (
-        items  # type: ignore[assignment]
-        if items and all(isinstance(p, LogFile) for p in items)
-        else discover(items, hosts)  # type: ignore[arg-type]
-    )
+    files = as_logfiles(paths, hosts)
 
     def per_file() -> Iterator[Iterator[Record]]:
         for lf in files:

@@ -133,6 +133,17 @@ def _base_name(path: Path) -> str:
     return name
 
 
+def as_logfiles(
+    inputs: Iterable[str | Path] | Iterable[LogFile],
+    host_overrides: dict[str, str] | None = None,
+) -> list[LogFile]:
+    """``inputs`` as they are when they are all ``LogFile``\\ s, else ``discover(inputs)``."""
+    items = list(inputs)
+    if items and all(isinstance(p, LogFile) for p in items):
+        return items  # type: ignore[return-value]
+    return discover(items, host_overrides)  # type: ignore[arg-type]
+
+
 def discover(
     paths: Iterable[str | Path],
     host_overrides: dict[str, str] | None = None,
