@@ -100,7 +100,7 @@ class GrepStats:
     records: int = 0  # records read (one pass)
     added: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LINK_KINDS, 0))
     linked_ids: int = 0  # ids in the followed closure
-    out_of_order: int = 0  # records earlier than the record before them in their stream
+    out_of_order: int = 0  # records read earlier than the one read before them in their stream
     first_out_of_order: str | None = None
 
     @property
@@ -338,7 +338,7 @@ def iter_merged(
 ) -> Iterator[tuple[str, Record]]:
     """Yield ``(sort_timestamp, record)`` of all inputs merged in time order.
 
-    ``prefilter`` skips, inside Arrow, the rows of parsed stores that lack its literal.
+    ``prefilter`` skips the records that lack its literal (see ``iter_file_records``).
 
     Stable: ties keep input order (stream order, then position). A record without a
     timestamp sorts with the record before it in its file (``""`` at the top of a file).
@@ -611,7 +611,7 @@ def iter_grep(
         windows = _Windows()
         seed_vms = matcher.vms
         # Without links or context, records that lack the pattern's literal are never
-        # shown: a parsed store drops them before they become Python objects.
+        # shown: they are not built (a parsed store drops them inside Arrow).
         pre = matcher.store_filter if not follow and context <= 0 else None
         for ts, rec in iter_merged(files, pats, timeshift=timeshift, encoding=encoding,
                                    stats=st, file_stats=st.files, prefilter=pre):
@@ -636,6 +636,8 @@ def iter_grep(
             continue
         added[link] += 1
         yield GrepHit(rec, link, ts or None)
+    # Records the literal prefilter never built were read all the same.
+    st.records += sum(f.skipped for f in st.files)
 
 
 def format_summary(stats: GrepStats) -> str:

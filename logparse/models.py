@@ -113,6 +113,8 @@ class FileStats:
     first_orphan: int | None = None
     bytes_read: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: records a prefilter (``grep`` with a literal) left unbuilt: they lack its literal
+    skipped: int = 0
 
     def add(self, other: FileStats) -> None:
         """Add the counts of ``other`` (a byte range of the same file) to this one."""
@@ -121,6 +123,7 @@ class FileStats:
         self.continuation += other.continuation
         self.orphans += other.orphans
         self.bytes_read += other.bytes_read
+        self.skipped += other.skipped
         if other.first_orphan is not None and (
             self.first_orphan is None or other.first_orphan < self.first_orphan
         ):

@@ -327,8 +327,12 @@ class RecordReader:
         first_line: int = 1,
         convert_ts: Callable[[str], str] | None = None,
         year_hint: int | None = None,
+        prefilter: StoreFilter | None = None,
     ):
         self.lf = lf
+        # Records without this literal are not built (``grep``): counted in stats.skipped.
+        self._needle = prefilter.needle if prefilter is not None else None
+        self._fold = prefilter.fold if prefilter is not None else False
         self.stats = stats
         self.formats = _compile_formats(patterns.formats_for(lf.role))
         self.prefixes = _compile_formats(patterns.prefixes_for(lf.role))
@@ -578,6 +582,18 @@ class RecordReader:
             texts: list[str] = batch[starts[0]:ends[-1]]
         else:
             texts = list(map(_NL_JOIN, map(batch.__getitem__, map(slice, starts, ends))))
+        if self._needle is not None:
+            # Only the records holding the literal are built. The last one of the run always
+            # is: a record without a timestamp may follow (another layout, an orphan), and
+            # grep sorts it by the timestamp of the record before it.
+            keep = list(map(contains, map(str.casefold, texts) if self._fold else texts, repeat(self._needle)))
+            keep[-1] = True
+            if not all(keep):
+                starts = list(compress(starts, keep))
+                ends = list(compress(ends, keep))
+                texts = list(compress(texts, keep))
+                self.stats.skipped += k - len(starts)
+                k = len(starts)
         cols: list[tuple[Any, ...]] = list(zip(*map(_GROUPS, map(ms.__getitem__, starts)), strict=True))  # type: ignore[arg-type]
         i_ts, i_lv, i_lg, i_th, i_ndc, i_lid, i_msg = cf.idx
         spec = cf.spec
@@ -730,13 +746,15 @@ def iter_file_records(
 ) -> Iterator[Record]:
     """Yield the records of one file (or of a byte range of it that starts a record).
 
-    ``prefilter`` applies to parsed stores only (raw logs must be parsed anyway).
+    ``prefilter``: records lacking its literal are not built (in Arrow for a parsed store;
+    for a raw log, all but the last record of a run of one layout); they are counted in
+    ``stats.skipped``.
     """
     if lf.role == "store":
         return iter_store_records(lf, stats, prefilter=prefilter)
     reader = RecordReader(
         lf, patterns, stats, first_line=first_line,
-        convert_ts=timeshift.for_host(lf.host) if timeshift else None,
+        convert_ts=timeshift.for_host(lf.host) if timeshift else None, prefilter=prefilter,
     )
     # Not a generator: records come straight from C-level chains of per-batch lists.
     return reader.iter_batches(iter_line_batches(lf, stats, start=start, length=length, encoding=encoding))
@@ -865,8 +883,10 @@ def iter_store_records(lf: LogFile, stats: FileStats, batch_size: int = 2048,
                 stats.orphans += n_orph
                 stats.records += n_recs
                 stats.continuation += n_lines - n_orph - n_recs
+                before = len(batch)
                 batch = batch.filter(pc.match_substring(batch.column(16), prefilter.needle,
                                                         ignore_case=prefilter.fold))
+                stats.skipped += before - len(batch)
                 if not len(batch):
                     continue
             cols = [batch.column(i).to_pylist() for i in range(len(_STORE_FIELDS))]

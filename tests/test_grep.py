@@ -503,3 +503,31 @@ def test_vm_selector_skips_records_naming_many_vms(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["grep", "", str(tmp_path), "--vm", "i-2-5-VM", "-f", "jsonl"], catch_exceptions=False)
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert [x["line"] for x in lines] == [2]
+
+
+@pytest.mark.parametrize(("pattern", "fold"), [("NullPointerException", False), ("seq 3-14936309", True),
+                                           ("Implementation Version", False), ("Agent started", False)])
+def test_literal_prefilter_on_raw_logs_changes_nothing_but_the_work(
+        logs22: Path, patterns: Patterns, monkeypatch: pytest.MonkeyPatch, pattern: str, fold: bool) -> None:
+    """Records without the pattern's literal are not built; the hits and the count of
+    records read are those of building every record."""
+    from logparse.grep import GrepStats, Matcher
+
+    (logs22 / "kvm01" / "agent.log").write_text(
+        (logs22 / "kvm01" / "agent.log").read_text()
+        + "INFO  [cloud.agent.AgentShell] (main:) Implementation Version is 2.2.14.20120210102939\n"
+        + "Agent started.  PID: 7\n")
+
+    def hits(prefilter: bool) -> tuple[list[tuple[str, str, str | None]], GrepStats]:
+        if not prefilter:
+            monkeypatch.setattr(Matcher, "store_filter", property(lambda self: None))
+        st = GrepStats()
+        out = [(h.link, h.record.location, h.timestamp)
+               for h in iter_grep([logs22], GrepQuery(pattern=pattern, ignore_case=fold), patterns=patterns, stats=st)]
+        return out, st
+
+    with_pre, st1 = hits(True)
+    without, st2 = hits(False)
+    assert with_pre and with_pre == without
+    assert st1.records == st2.records and sum(f.skipped for f in st1.files) > 0
+    assert not any(f.skipped for f in st2.files)
