@@ -237,3 +237,17 @@ def test_csv_cells_match_json_dumps(v: object) -> None:
         assert got == ("true" if v else "false")
     else:
         assert got == ("" if v is None else v)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_reports_every_byte_and_changes_no_output(tmp_path: Path, patterns: Patterns, jobs: int) -> None:
+    log = tmp_path / "kvm01" / "agent.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(MS * 300)
+    files = discover([tmp_path])
+    seen: list[int] = []
+    quiet, with_bar = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_parse(files, patterns, fmt="jsonl", output=quiet, jobs=jobs, unit_bytes=8192)
+    run_parse(files, patterns, fmt="jsonl", output=with_bar, jobs=jobs, unit_bytes=8192, progress=seen.append)
+    assert quiet.read_bytes() == with_bar.read_bytes()
+    assert sum(seen) == log.stat().st_size
