@@ -1639,6 +1639,8 @@ def window(analysis: Analysis, since: str | None = None, until: str | None = Non
         first = since
     if until and last is not None and last >= until:
         last = until
+    if first is not None and last is not None and first > last:
+        first, last = since or None, until or None  # the logs end before the window (or start after it)
     return replace(
         analysis,
         events=[e for e in analysis.events if inside(e.timestamp)],

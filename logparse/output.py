@@ -260,6 +260,8 @@ def write_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str,
                 w.write(row)
             w.close()
             return w.count
+    except BrokenPipeError:
+        raise  # `| head`: the CLI stops quietly
     except OSError as e:
         raise OutputError(f"{output}: {e.strerror or e}") from e
 
@@ -351,6 +353,8 @@ def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output
             if writer is None:
                 writer = pq.ParquetWriter(fp, _arrow_schema(columns, batch))
             writer.close()
+    except BrokenPipeError:
+        raise  # `| head`: the CLI stops quietly
     except OSError as e:
         raise OutputError(f"{output}: {e.strerror or e}") from e
     return n
@@ -427,6 +431,8 @@ def write_records_parquet(records: Iterable[Record], output: str | Path, batch_r
                 del arrays, block
                 pa.default_memory_pool().release_unused()
             writer.close()
+    except BrokenPipeError:
+        raise  # `| head`: the CLI stops quietly
     except OSError as e:
         raise OutputError(f"{output}: {e.strerror or e}") from e
     return n

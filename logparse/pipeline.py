@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .models import RECORD_COLUMNS, FileStats, Record
 from .output import RowWriter, open_output, release_arrow_memory, write_parquet, write_records_parquet
 from .patterns import Patterns, load_patterns
@@ -66,10 +69,25 @@ class RecordFilter:
             yield r
 
 
-def normalize_time_bound(value: str) -> str:
-    """Turn ``2013-08-07``, ``2013-08-07 10:00`` or ``2013-08-07T10:00:00,5`` into an ISO prefix."""
+_TIME_BOUND = re.compile(r"\d{4}(?:-\d\d(?:-\d\d(?:T\d\d(?::\d\d(?::\d\d(?:\.\d{1,6})?)?)?)?)?)?Z?")
+
+
+def normalize_time_bound(value: str, option: str = "--since") -> str:
+    """Turn ``2013-08-07``, ``2013-08-07 10:00`` or ``2013-08-07T10:00:00,5`` into an ISO prefix.
+
+    :raises InputError: not such a time, or not a real one (month 13, 25:00).
+    """
     v = value.strip().replace(" ", "T", 1).replace(",", ".")
-    return v
+    if _TIME_BOUND.fullmatch(v):
+        # Fill what the prefix leaves out, then let datetime check the ranges.
+        full = v.removesuffix("Z")
+        full += "0000-01-01T00:00:00"[len(full):]
+        try:
+            datetime.fromisoformat(full)
+            return v
+        except ValueError:
+            pass
+    raise InputError(f"{option}: expected a time like 2013-08-07 or 2013-08-07T10:00, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)

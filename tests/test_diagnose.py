@@ -477,3 +477,16 @@ def test_diagnose_cli_window(tmp_path: Path) -> None:
     assert "upgrade" in [f["kind"] for f in b["findings"]]
     assert "disk_order_mismatch" not in [f["kind"] for f in b["findings"]]
     assert a["findings"][0]["kind"] == "disk_order_mismatch"
+
+
+def test_window_outside_the_logs_and_bad_bounds(tmp_path: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(diagnose_cmd, ["sample_logs/upgrade-2.2.14", "-f", "json", "-q", "--jobs", "1",
+                                     "--since", "2099-01-01"], catch_exceptions=False)
+    d = json.loads(r.output)
+    assert d["start_attempts"] == [] and d["summary"]["first_time"] == "2099-01-01" and d["summary"]["last_time"] is None
+    for bad in ("garbage", "2013-13-01", "2013-08-07T25:00"):
+        r = runner.invoke(diagnose_cmd, ["sample_logs/upgrade-2.2.14", "-q", "--until", bad])
+        assert r.exit_code == 1
+        assert r.output.strip().splitlines() == [
+            f"Error: --until: expected a time like 2013-08-07 or 2013-08-07T10:00, got {bad!r}"]

@@ -251,3 +251,21 @@ def test_progress_reports_every_byte_and_changes_no_output(tmp_path: Path, patte
     run_parse(files, patterns, fmt="jsonl", output=with_bar, jobs=jobs, unit_bytes=8192, progress=seen.append)
     assert quiet.read_bytes() == with_bar.read_bytes()
     assert sum(seen) == log.stat().st_size
+
+
+@pytest.mark.parametrize("args", [["parse", "sample_logs/upgrade-2.2.14", "-q", "-f", "jsonl", "--jobs", "1"],
+                                  ["vms", "sample_logs/upgrade-2.2.14", "--jobs", "1"],
+                                  ["diagnose", "sample_logs/upgrade-2.2.14", "-q", "-f", "json", "--jobs", "1"]])
+def test_a_closed_pipe_ends_quietly(args: list[str]) -> None:
+    """`logparse … | head -1`: no traceback and no error line, like grep."""
+    import subprocess
+    import sys
+
+    with subprocess.Popen([sys.executable, "-m", "logparse", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.wait(timeout=60)
+    assert "Error" not in err and "Traceback" not in err

@@ -110,8 +110,8 @@ def run_analysis(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_m
     analysis = analyze(files, patterns, timeshift=TimeShift(zones) if zones else None,
                        encoding=encoding, jobs=jobs, pattern_dirs=pattern_dirs)
     if since or until:
-        analysis = window(analysis, normalize_time_bound(since) if since else None,
-                          normalize_time_bound(until) if until else None)
+        analysis = window(analysis, normalize_time_bound(since, "--since") if since else None,
+                          normalize_time_bound(until, "--until") if until else None)
     return analysis, files, patterns
 
 
@@ -164,8 +164,8 @@ def output_options(formats: tuple[str, ...] = FORMATS, default: str = "table") -
 
 def make_filter(since: str | None, until: str | None, level: str | None) -> RecordFilter:
     return RecordFilter(
-        since=normalize_time_bound(since) if since else None,
-        until=normalize_time_bound(until) if until else None,
+        since=normalize_time_bound(since, "--since") if since else None,
+        until=normalize_time_bound(until, "--until") if until else None,
         level=level.upper() if level else None,
     )
 

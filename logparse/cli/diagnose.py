@@ -82,6 +82,8 @@ def diagnose(
     try:
         with open_output(output) as out:
             out.write(text)
+    except BrokenPipeError:
+        raise  # `| head`: handle_errors stops quietly
     except OSError as e:
         raise OutputError(f"{output}: {e.strerror or e}") from e
     if not quiet:
