@@ -213,10 +213,10 @@ def _open(lf: LogFile) -> BinaryIO:
 
 
 def _decompressed_chunks(
-    fp: BinaryIO, source: str, stats: FileStats, limit: int | None = None
+    fp: BinaryIO, source: str, stats: FileStats, limit: int | None = None, chunk: int = CHUNK,
 ) -> Iterator[bytes]:
     """Yield decompressed byte chunks; on damage keep what was readable and warn."""
-    head = fp.read(CHUNK if limit is None else min(CHUNK, limit))
+    head = fp.read(chunk if limit is None else min(chunk, limit))
     remaining = None if limit is None else limit - len(head)
     if head.startswith(GZIP_MAGIC):
         kind = "gzip"
@@ -232,7 +232,7 @@ def _decompressed_chunks(
         if head:
             yield head
         while remaining is None or remaining > 0:
-            block = fp.read(CHUNK if remaining is None else min(CHUNK, remaining))
+            block = fp.read(chunk if remaining is None else min(chunk, remaining))
             if not block:
                 return
             if remaining is not None:
@@ -256,14 +256,14 @@ def _decompressed_chunks(
         for block in raw_chunks():
             data = block
             while True:
-                # At most CHUNK bytes out per call: 1 MiB of gzip is ~10 MB of log text, and
+                # At most chunk bytes out per call: 1 MiB of gzip is ~10 MB of log text, and
                 # the record reader holds one chunk's records at a time.
                 if kind == "gzip":
-                    out = dec.decompress(data, CHUNK)
+                    out = dec.decompress(data, chunk)
                     data = dec.unconsumed_tail
-                    more = bool(data) or len(out) == CHUNK
+                    more = bool(data) or len(out) == chunk
                 else:
-                    out = dec.decompress(data, max_length=CHUNK)
+                    out = dec.decompress(data, max_length=chunk)
                     data = b""
                     more = not dec.needs_input
                 started = True
@@ -314,34 +314,69 @@ def iter_line_batches(
     try:
         if start:
             fp.seek(start)
-        decoder = codecs.getincrementaldecoder(encoding)("replace")
-        pending = ""
-        try:
-            for chunk in _decompressed_chunks(fp, lf.source, stats, length):
-                stats.bytes_read += len(chunk)
-                text = decoder.decode(chunk)
-                if pending.endswith("\r") and text.startswith("\n"):
-                    # A CRLF cut by the chunk boundary.
-                    pending = pending[:-1]
-                if "\r" in text:
-                    text = text.replace("\r\n", "\n")
-                parts = text.split("\n")
-                if pending:
-                    # Joined to the first line only: prefixing the whole chunk copied 1 MiB.
-                    parts[0] = pending + parts[0]
-                pending = parts.pop()  # a CR at its end is decided with the next chunk
-                if parts:
-                    stats.lines += len(parts)
-                    yield parts
-        except OSError as e:
-            raise InputError(f"{lf.source}: read error: {e.strerror or e}") from e
-        pending += decoder.decode(b"", final=True)
-        if pending:
-            stats.lines += 1
-            yield [pending.removesuffix("\r")]
+        yield from lines_of_chunks(counted_chunks(_decompressed_chunks(fp, lf.source, stats, length), stats),
+                                   lf.source, stats, encoding)
     finally:
         if lf.path is not None:
             fp.close()
+
+
+def open_chunks(lf: LogFile, stats: FileStats, *, start: int = 0, length: int | None = None,
+                chunk: int = CHUNK) -> Iterator[bytes]:
+    """The decompressed byte chunks of ``lf`` (from ``start``, ``length`` bytes; at most
+    ``chunk`` bytes each), uncounted.
+
+    :raises InputError: the file cannot be opened or read.
+    """
+    fp = _open(lf)
+    try:
+        if start:
+            fp.seek(start)
+        try:
+            yield from _decompressed_chunks(fp, lf.source, stats, length, chunk)
+        except OSError as e:
+            raise InputError(f"{lf.source}: read error: {e.strerror or e}") from e
+    finally:
+        if lf.path is not None:
+            fp.close()
+
+
+def counted_chunks(chunks: Iterable[bytes], stats: FileStats) -> Iterator[bytes]:
+    """``chunks``, each added to ``stats.bytes_read`` as it passes."""
+    for chunk in chunks:
+        stats.bytes_read += len(chunk)
+        yield chunk
+
+
+def lines_of_chunks(chunks: Iterable[bytes], source: str, stats: FileStats,
+                    encoding: str = "utf-8") -> Iterator[list[str]]:
+    """Decode byte chunks and split them into lines (lists, one per chunk), counted in
+    ``stats.lines``: ``\n`` ends a line, a ``\r`` before it is dropped (also when the
+    CRLF is cut by a chunk boundary), a last line without ``\n`` is a line too."""
+    decoder = codecs.getincrementaldecoder(encoding)("replace")
+    pending = ""
+    try:
+        for chunk in chunks:
+            text = decoder.decode(chunk)
+            if pending.endswith("\r") and text.startswith("\n"):
+                # A CRLF cut by the chunk boundary.
+                pending = pending[:-1]
+            if "\r" in text:
+                text = text.replace("\r\n", "\n")
+            parts = text.split("\n")
+            if pending:
+                # Joined to the first line only: prefixing the whole chunk copied 1 MiB.
+                parts[0] = pending + parts[0]
+            pending = parts.pop()  # a CR at its end is decided with the next chunk
+            if parts:
+                stats.lines += len(parts)
+                yield parts
+    except OSError as e:
+        raise InputError(f"{source}: read error: {e.strerror or e}") from e
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        stats.lines += 1
+        yield [pending.removesuffix("\r")]
 
 
 def store_sources(path: Path, shown: str) -> list[tuple[str, str]]:
