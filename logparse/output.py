@@ -315,6 +315,14 @@ def release_arrow_memory() -> None:
     pa.set_memory_pool(pa.system_memory_pool())
 
 
+def use_jemalloc() -> None:
+    """Arrow's jemalloc pool, where this pyarrow has it (else its default pool)."""
+    import pyarrow as pa
+
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+
+
 def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output: str | Path,
                   batch_rows: int = 8192) -> int:
     """Write rows to a Parquet file in batches (bounded memory). Dict values become JSON text."""
@@ -337,7 +345,7 @@ def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output
                     return
                 if schema is None:
                     schema = _arrow_schema(columns, batch)
-                    writer = pq.ParquetWriter(fp, schema)
+                    writer = pq.ParquetWriter(fp, schema, **parquet_options(schema.names))
                 table = pa.table(batch, schema=schema)
                 writer.write_table(table)  # type: ignore[union-attr]
                 for c in columns:
@@ -351,13 +359,29 @@ def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output
                     flush()
             flush()
             if writer is None:
-                writer = pq.ParquetWriter(fp, _arrow_schema(columns, batch))
+                writer = pq.ParquetWriter(fp, _arrow_schema(columns, batch), **parquet_options(columns))
             writer.close()
     except BrokenPipeError:
         raise  # `| head`: the CLI stops quietly
     except OSError as e:
         raise OutputError(f"{output}: {e.strerror or e}") from e
     return n
+
+
+#: Columns with few distinct values: dictionary-encoded in a Parquet store. Trying it on
+#: text and message (then falling back) cost time for nothing.
+_DICT_COLUMNS = frozenset({"source", "host", "role", "level", "logger", "thread", "ndc", "ctx", "kind", "logid"})
+#: Columns with min/max statistics (row groups skipped by time or line); statistics of
+#: text and message took 0.12 s per 198 MB of log and serve no query (measured).
+_STATS_COLUMNS = frozenset({"source", "host", "role", "line", "end_line", "timestamp", "level"})
+
+
+def parquet_options(columns: Sequence[str]) -> dict[str, Any]:
+    """``ParquetWriter`` options of a store with ``columns`` (every writer uses these, so
+    stores written by any path are byte-identical). Over the 198 MB bench log's records:
+    0.51 → 0.34 s to write, 59.6 → 54.5 MB (measured)."""
+    return {"use_dictionary": [c for c in columns if c in _DICT_COLUMNS],
+            "write_statistics": [c for c in columns if c in _STATS_COLUMNS]}
 
 
 def record_arrow_schema() -> Any:
@@ -404,6 +428,19 @@ def _arrow_column(values: list[Any], t: Any) -> Any:
     return pa.array(values, type=t)
 
 
+def records_to_batches(records: Iterable[Record], batch_rows: int = 8192) -> Iterator[Any]:
+    """Arrow record batches (``record_arrow_schema``) of ``batch_rows`` ``Record``\\ s each."""
+    import pyarrow as pa
+
+    schema = record_arrow_schema()
+    getters = [(attrgetter(f.name), f.type) for f in schema]
+    it = iter(records)
+    while block := list(islice(it, batch_rows)):
+        yield pa.RecordBatch.from_arrays([_arrow_column(list(map(get, block)), t) for get, t in getters],
+                                         schema=schema)
+        del block
+
+
 def write_records_parquet(records: Iterable[Record], output: str | Path, batch_rows: int = 8192) -> int:
     """Write ``Record``\\ s to a Parquet store, column by column in blocks of ``batch_rows``.
 
@@ -411,25 +448,50 @@ def write_records_parquet(records: Iterable[Record], output: str | Path, batch_r
     dicts and without inferring a schema (that inference alone raised the peak RSS by
     46 MB, measured).
     """
+    return write_batches_parquet(records_to_batches(records, batch_rows), output, batch_rows)
+
+
+def write_batches_parquet(batches: Iterable[Any], output: str | Path, batch_rows: int = 8192,
+                          *, columnar: bool = False) -> int:
+    """Write Arrow record batches (``record_arrow_schema``) to a Parquet store in row groups
+    of ``batch_rows`` rows, whatever the sizes of the batches; return the row count.
+
+    ``columnar``: the batches come from ``columnar`` (Arrow all the way): Arrow's jemalloc
+    pool then, which reuses its blocks. With the system allocator the same run spent 0.8 s
+    in page faults against 0.25 s, at a peak RSS 9 MB lower (measured, 198 MB log).
+    """
     if str(output) == "-":
         raise OutputError("parquet output needs a file: use -o FILE.parquet")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    release_arrow_memory()
+    if columnar:
+        use_jemalloc()
+    else:
+        release_arrow_memory()
     schema = record_arrow_schema()
-    getters = [(attrgetter(f.name), f.type) for f in schema]
     n = 0
     try:
         with open_output(output, binary=True) as fp:
-            writer = pq.ParquetWriter(fp, schema)
-            it = iter(records)
-            while block := list(islice(it, batch_rows)):
-                arrays = [_arrow_column(list(map(get, block)), t) for get, t in getters]
-                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-                n += len(block)
-                del arrays, block
+            writer = pq.ParquetWriter(fp, schema, **parquet_options(schema.names))
+            pending: list[Any] = []
+            rows = 0
+            for batch in batches:
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows < batch_rows:
+                    continue
+                table = pa.Table.from_batches(pending, schema=schema)
+                whole = rows - rows % batch_rows
+                writer.write_table(table.slice(0, whole), row_group_size=batch_rows)
+                n += whole
+                pending = table.slice(whole).to_batches() if whole < rows else []
+                rows -= whole
+                del table
                 pa.default_memory_pool().release_unused()
+            if rows:
+                writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=batch_rows)
+                n += rows
             writer.close()
     except BrokenPipeError:
         raise  # `| head`: the CLI stops quietly

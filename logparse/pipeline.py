@@ -24,7 +24,15 @@ from typing import Any
 
 from .errors import InputError
 from .models import RECORD_COLUMNS, FileStats, Record
-from .output import RowWriter, open_output, release_arrow_memory, write_parquet, write_records_parquet
+from .output import (
+    RowWriter,
+    open_output,
+    parquet_options,
+    release_arrow_memory,
+    write_batches_parquet,
+    write_parquet,
+    write_records_parquet,
+)
 from .patterns import Patterns, load_patterns
 from .records import LEVEL_RANK, RecordReader, TimeShift, iter_file_records
 from .sources import LogFile, is_compressed
@@ -196,6 +204,11 @@ def _init_worker(pattern_dirs: Sequence[str], tz: dict[str, str] | None, rfilter
     _W["encoding"] = encoding
 
 
+def _columnar(columns: Sequence[str], rfilter: RecordFilter) -> bool:
+    """Parquet of every record column, unfiltered: built as Arrow columns (``columnar``)."""
+    return tuple(columns) == RECORD_COLUMNS and not rfilter.active
+
+
 def _run_unit(unit: Unit) -> tuple[int, str, FileStats, int]:
     lf = unit.file
     stats = FileStats(lf.source, lf.host, lf.role)
@@ -207,7 +220,13 @@ def _run_unit(unit: Unit) -> tuple[int, str, FileStats, int]:
     fmt = _W["fmt"]
     fd, part = tempfile.mkstemp(dir=_W["tmpdir"], suffix=f".{unit.index}.part")
     os.close(fd)
-    if fmt == "parquet":
+    if fmt == "parquet" and _columnar(_W["columns"], _W["filter"]):
+        from .columnar import iter_file_batches
+
+        n = write_batches_parquet(iter_file_batches(
+            lf, _W["patterns"], stats, start=unit.start, length=unit.length, first_line=unit.first_line,
+            timeshift=_W["timeshift"], encoding=_W["encoding"]), part, columnar=True)
+    elif fmt == "parquet":
         n = (write_records_parquet(recs, part) if tuple(_W["columns"]) == RECORD_COLUMNS
              else write_parquet((r.as_dict() for r in recs), _W["columns"], part))
     else:
@@ -261,6 +280,20 @@ def run_parse(
                     for lf in files)
             return with_progress(progress)
 
+        def all_batches() -> Iterator[Any]:
+            from .columnar import iter_file_batches
+
+            for lf in files:
+                st = stats_for(lf)
+                done = 0
+                for b in iter_file_batches(lf, patterns, st, timeshift=timeshift, encoding=encoding):
+                    yield b
+                    if progress is not None and st.bytes_read - done > (8 << 20):
+                        progress(st.bytes_read - done)
+                        done = st.bytes_read
+                if progress is not None:
+                    progress(st.bytes_read - done)
+
         def with_progress(progress: Callable[[int], None]) -> Iterator[Record]:
             for lf in files:
                 st = stats_for(lf)
@@ -272,7 +305,9 @@ def run_parse(
                         done = st.bytes_read
                 progress(st.bytes_read - done)
 
-        if fmt == "parquet":
+        if fmt == "parquet" and _columnar(columns, rfilter):
+            total = write_batches_parquet(all_batches(), output, columnar=True)
+        elif fmt == "parquet":
             total = (write_records_parquet(all_records(), output) if tuple(columns) == RECORD_COLUMNS
                      else write_parquet((r.as_dict() for r in all_records()), columns, output))
         else:
@@ -387,13 +422,13 @@ def _merge_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Se
             for i in range(pf.metadata.num_row_groups):
                 table = pf.read_row_group(i, use_threads=False)
                 if writer is None:
-                    writer = pq.ParquetWriter(fp, table.schema)
+                    writer = pq.ParquetWriter(fp, table.schema, **parquet_options(table.schema.names))
                 if table.schema != writer.schema:
                     table = table.cast(writer.schema)
                 writer.write_table(table)
                 del table
             if writer is None and n == 0:
-                writer = pq.ParquetWriter(fp, pf.schema_arrow)
+                writer = pq.ParquetWriter(fp, pf.schema_arrow, **parquet_options(pf.schema_arrow.names))
             os.unlink(part)
             total += n
             if progress is not None:

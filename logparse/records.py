@@ -185,6 +185,42 @@ def _lead_safe(regex: re.Pattern[str]) -> bool:
 
 
 @lru_cache(maxsize=256)
+def _no_digit_lead(regex: re.Pattern[str]) -> bool:
+    """True when ``regex`` cannot match a string that starts with an ASCII digit (a log4j
+    header line does): False whenever the parse tree leaves any doubt."""
+    parsed = _parsed(regex)
+    if parsed is None:
+        return False
+    tree, c = parsed
+
+    def item_ok(op: Any, av: Any) -> bool:
+        if op is c.LITERAL:
+            return not 48 <= av <= 57
+        if op is c.RANGE:
+            return av[1] < 48 or av[0] > 57
+        return False
+
+    def first_ok(ops: Any) -> bool:
+        for op, av in ops:
+            if op is c.AT and av in (c.AT_BEGINNING, c.AT_BEGINNING_STRING):
+                continue
+            if op is c.SUBPATTERN:
+                return first_ok(av[-1])
+            if op is c.LITERAL:
+                return item_ok(op, av)
+            if op is c.IN:
+                return all(item_ok(o, a) for o, a in av)
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+                return av[0] >= 1 and first_ok(av[2])
+            if op is c.BRANCH:
+                return all(first_ok(b) for b in av[1])
+            return False
+        return False
+
+    return first_ok(tree)
+
+
+@lru_cache(maxsize=256)
 def _ts_translatable(regex: re.Pattern[str]) -> bool:
     """True when every string the ``timestamp`` group of ``regex`` can match is 23 characters
     with ` `/`T` at 10, `,`/`.` at 19 and no other space or comma: ``str.translate`` then

@@ -1,0 +1,226 @@
+"""The columnar fast path (``logparse.columnar``) gives the record reader's records exactly.
+
+Every test compares the Arrow batches of ``iter_file_batches`` with the reader's records
+(``records.iter_file_records``) turned into batches, value for value, plus the line
+accounting; and checks which path built the records, so that a fast path that quietly
+handed everything to the reader would fail here.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from logparse.columnar import LOG4J_PATTERN, ColumnarReader, eligible, iter_file_batches
+from logparse.models import RECORD_COLUMNS, FileStats
+from logparse.output import record_arrow_schema, records_to_batches
+from logparse.patterns import Patterns, load_patterns
+from logparse.records import RecordReader, iter_file_records
+from logparse.sources import LogFile, as_logfiles
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _stats(s: FileStats) -> tuple[object, ...]:
+    return (s.lines, s.records, s.continuation, s.orphans, s.first_orphan, s.bytes_read, s.warnings)
+
+
+def compare(lf: LogFile, patterns: Patterns, block: int = 1 << 20) -> ColumnarReader:
+    """Assert both paths agree on ``lf``; return the columnar reader (for its counts)."""
+    s1 = FileStats(lf.source, lf.host, lf.role)
+    s2 = FileStats(lf.source, lf.host, lf.role)
+    schema = record_arrow_schema()
+    want = pa.Table.from_batches(list(records_to_batches(iter_file_records(lf, patterns, s1))), schema=schema)
+    readers: list[ColumnarReader] = []
+    got = pa.Table.from_batches(list(iter_file_batches(lf, patterns, s2, block=block, reader=readers)),
+                                schema=schema)
+    for c in RECORD_COLUMNS:
+        a, b = want.column(c).to_pylist(), got.column(c).to_pylist()
+        if a != b:
+            i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            raise AssertionError(f"{lf.source}: column {c} row {i}: {a[i:i + 1]} != {b[i:i + 1]} "
+                                 f"({len(a)} vs {len(b)} rows; handoff {readers[0].handoff})")
+    assert _stats(s1) == _stats(s2)
+    assert s2.balanced
+    return readers[0]
+
+
+def _file(tmp_path: Path, name: str, data: bytes, role_dir: str = "kvm01") -> LogFile:
+    p = tmp_path / role_dir / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return as_logfiles([p])[0]
+
+
+HEADERS = [
+    # 2.2: [%c{3}] (thread:null), job-N, Seq, VM names, AsyncJobVO
+    "2012-03-01 14:02:11,102 DEBUG [cloud.async.AsyncJobManagerImpl] (catalina-exec-7:null) submit async "
+    "job-123, details: AsyncJobVO {id:123, userId: 2, instanceId: 5}",
+    "2012-03-01 14:02:11,301 DEBUG [agent.transport.Request] (Job-Executor-4:job-123) Seq 3-1493630987: "
+    'Sending  { Cmd , MgmtId: 90520732674657, via: 3, [{"StartCommand":{"vm":{"id":5,"name":"i-2-5-VM"}}}] }',
+    "2012-03-01 14:02:11,349 WARN  [resource.computing.LibvirtComputingResource] (agentRequest-Handler-2:null) Exception ",
+    "2012-03-01 14:02:11,350{GMT} WARN  [resource.computing.LibvirtComputingResource] (agentRequest-Handler-2:) x",
+    "2013-10-02 09:11:40,120 DEBUG [cloud.async.AsyncJobManagerImpl] (Job-Executor-21:job-1234 = [ 2e5b41d8-1f7c ]) "
+    "Executing StartVMCmd for job-1234 = [ 2e5b41d8-1f7c ]",
+    # 4.3+ abbreviated loggers, ctx NDC; 4.7+ logid; 4.20 log4j 2 NDC list and T date
+    "2014-01-14 10:20:30,420 DEBUG [c.c.a.t.Request] (Job-Executor-3:ctx-8e1d4c2f) Seq 1-7953898358211821626: "
+    "Sending  { Cmd , MgmtId: 90520739143127, via: 1(kvm01), Ver: v1 }",
+    "2021-03-13 02:40:02,888 DEBUG [o.a.c.f.j.i.AsyncJobManagerImpl] (Work-Job-Executor-17:ctx-3d84aa87 "
+    "job-61/job-62) (logid:fc577e10) Publish async job-62 complete on message bus",
+    "2024-03-01T10:00:00,123 WARN  [c.c.a.AgentManagerImpl] ([ctx-1a2b3c4d, job-61/job-62]) (logid:9f8e7d6c) "
+    "xSeq 1-2: no SeqA 4--5: yes",
+    "2024-03-01 10:00:00.123 INFO  [c.c.a.AgentManagerImpl] (main:) (logid:) SeqA 1--5: r-4-VM s-1-VM r-4-VM",
+    "2012-03-01 14:02:12,000 INFO  [cloud.agent.Agent] (UgentTask-2:null)",
+    "2012-03-01 14:02:12,001 ERROR [] (:) ",
+    "2012-03-01 14:02:12,002 FATAL [a]  (b:c) (logid:zz) Seq 9-9:x vm xi-2-5-VM i-2-5-VMx _r-4-VM v-9-VM.",
+    "2012-03-01 14:02:12,003 TRACE   [x.y] (t:a) b) (logid:abc)Seq 1-2: i-1234567890-123456789-VM i-1-1-VM",
+    "2012-03-01 14:02:12,004 INFO  [x] (t:n)  two spaces, Seq 12: Seq 1-: Seq -1: Seq 1-2:",
+]
+CONTINUATIONS = [
+    "\tat com.cloud.agent.Agent.processRequest(Agent.java:539)",
+    "Caused by: java.lang.NullPointerException",
+    "java.lang.IndexOutOfBoundsException: Index: 1, Size: 1 i-3-7-VM",
+    "  wrapped text i-9-9-VM",
+    "2012-03-01 14:02:11 not a header",
+    "2012-03-01 14:02:11,102 DEBUG [no closing paren (t:x",
+    "2012-03-01 14:02:11,102 NOTE  [a] (b:c) not a level",
+    "<disk type='file' device='disk'>",
+    "",
+]
+# Lines the fast path leaves to the reader's own code, without handing the file over.
+SPECIAL = [
+    "Agent started.  PID: 1",
+    "Restarting agent",
+    "INFO  [cloud.agent.AgentShell] (main:) Implementation Version is 2.2.14",
+]
+
+
+def _text(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_bundled_log4j_format_is_the_one_implemented(patterns: Patterns) -> None:
+    spec = next(f for f in patterns.formats if f.id == "log4j")
+    assert spec.regex.pattern == LOG4J_PATTERN
+
+
+def test_every_era_with_traces_and_runner_lines(tmp_path: Path, patterns: Patterns) -> None:
+    lines = []
+    for i, h in enumerate(HEADERS * 3):
+        lines.append(h)
+        lines.extend(CONTINUATIONS[: i % len(CONTINUATIONS)])
+        if i % 5 == 4:
+            lines.append(SPECIAL[i % len(SPECIAL)])
+    lf = _file(tmp_path, "agent.log", _text(lines))
+    r = compare(lf, patterns)
+    assert r.handoff is None and r.fast_records > len(HEADERS) and r.slow_records > 0
+
+
+@pytest.mark.parametrize("block", [64, 333, 4096])
+def test_small_blocks_carry_open_records(tmp_path: Path, patterns: Patterns, block: int) -> None:
+    lines = []
+    for i, h in enumerate(HEADERS * 4):
+        lines += [h, *CONTINUATIONS[: i % 4]]
+    lf = _file(tmp_path, "management-server.log", _text(lines), "mgmt01")
+    r = compare(lf, patterns, block)
+    assert r.handoff is None and r.fast_records == r.stats.records > len(HEADERS) * 3
+
+
+def test_orphans_first_and_no_final_newline(tmp_path: Path, patterns: Patterns) -> None:
+    data = _text(["\tat pasted.Mid(Trace.java:1)", "Caused by: x", *HEADERS[:3]])[:-1]
+    r = compare(_file(tmp_path, "agent.log", data), patterns)
+    assert r.handoff is None and r.fast_records == 3
+
+
+@pytest.mark.parametrize("case", ["crlf", "latin1", "journald"])
+def test_handoff_to_the_reader_gives_the_same_records(tmp_path: Path, patterns: Patterns, case: str) -> None:
+    lines = [x for h in HEADERS for x in (h, CONTINUATIONS[0])]
+    data = _text(lines)
+    if case == "crlf":
+        data = data[: len(data) // 2] + data[len(data) // 2:].replace(b"\n", b"\r\n")
+    elif case == "latin1":
+        data = data.replace(b"Exception ", b"Exception caf\xe9 ")
+    elif case == "journald":
+        data = b"".join(b"Aug  7 14:02:11 kvm01 java[1]: " + x + b"\n" for x in data.splitlines())
+    r = compare(_file(tmp_path, "agent.log", data), patterns, 512)
+    assert r.handoff is not None and r.slow_records > 0
+    if case in ("crlf", "latin1"):  # the blocks before the damage stay on the fast path
+        assert r.fast_records > 0
+
+
+def test_non_ascii_text_and_50kb_json_line(tmp_path: Path, patterns: Patterns) -> None:
+    big = '{"vols":[' + ",".join(f'{{"id":{i},"path":"/mnt/x/{i}","vm":"i-2-{i}-VM"}}' for i in range(1100)) + "]}"
+    assert len(big) > 50_000
+    lines = [
+        HEADERS[1] + " caf\u00e9 Seq\u0661 1-2: \u00e9Seq 3-4: Seq 5-\u0666: i-\u0661-2-VM r-4-VM",
+        "  \u2028 wrapped caf\u00e9 i-9-9-VM",
+        "2012-03-01 14:02:12,000 DEBUG [cloud.agent.Agent] (agentRequest-Handler-1:null) Request:Seq 1-2:  " + big,
+        *HEADERS,
+    ]
+    r = compare(_file(tmp_path, "agent.log", _text(lines)), patterns)
+    assert r.handoff is None
+
+
+def test_gzip_rotated_and_byte_range(tmp_path: Path, patterns: Patterns) -> None:
+    data = _text([x for h in HEADERS * 20 for x in (h, CONTINUATIONS[0])])
+    compare(_file(tmp_path, "agent.log.2013-08-01.gz", gzip.compress(data)), patterns, 1000)
+    lf = _file(tmp_path, "agent.log", data)
+    cut = data.index(HEADERS[0].encode(), 5000)
+    s1 = FileStats(lf.source, lf.host, lf.role)
+    s2 = FileStats(lf.source, lf.host, lf.role)
+    schema = record_arrow_schema()
+    want = pa.Table.from_batches(list(records_to_batches(iter_file_records(
+        lf, patterns, s1, start=cut, length=4000, first_line=77))), schema=schema)
+    got = pa.Table.from_batches(list(iter_file_batches(
+        lf, patterns, s2, start=cut, length=4000, first_line=77, block=512)), schema=schema)
+    assert want.equals(got) and _stats(s1) == _stats(s2)
+
+
+def test_user_format_in_front_turns_the_fast_path_off(tmp_path: Path) -> None:
+    pdir = tmp_path / "pats"
+    pdir.mkdir()
+    (pdir / "mine.toml").write_text("""schema_version = 1
+[[formats]]
+id = "mine"
+title = "a user's layout tried first"
+priority = 50
+regex = '^(?P<timestamp>\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d,\\d{3}) (?P<message>MINE .*)$'
+timestamp = "log4j"
+[[formats.samples]]
+line = "2012-03-01 14:02:11,102 MINE x"
+expect = { message = "MINE x" }
+""")
+    patterns = load_patterns([pdir])
+    lf = _file(tmp_path, "agent.log", _text([HEADERS[0], "2012-03-01 14:02:11,102 MINE x", HEADERS[1]]))
+    reader = RecordReader(lf, patterns, FileStats(lf.source, lf.host, lf.role))
+    assert not eligible(reader, "utf-8")
+    r = compare(lf, patterns)
+    assert r.fast_records == 0 and r.handoff == "not eligible"
+
+
+def test_every_sample_log(patterns: Patterns) -> None:
+    fast = 0
+    for lf in as_logfiles([ROOT / "sample_logs"]):
+        fast += compare(lf, patterns).fast_records
+    assert fast > 100_000
+
+
+_LINES = HEADERS + CONTINUATIONS + SPECIAL + ["Seq 1-2: i-2-5-VM", "\u00e9", "2012-03-01 14:02:11,102 INFO  [a] (b"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.sampled_from(_LINES), max_size=60), block=st.integers(16, 3000),
+       tail=st.sampled_from([b"", b"\n", b"x", b"\n\n"]), noise=st.binary(max_size=40))
+def test_property_same_records_as_the_reader(tmp_path_factory: pytest.TempPathFactory, patterns: Patterns,
+                                             lines: list[str], block: int, tail: bytes, noise: bytes) -> None:
+    data = _text(lines) + tail
+    if noise and len(lines) > 3:  # arbitrary bytes in the middle (CR, NUL, bad UTF-8 …)
+        mid = len(data) // 2
+        data = data[:mid] + noise + data[mid:]
+    lf = _file(tmp_path_factory.mktemp("c"), "agent.log", data)
+    compare(lf, patterns, block)
