@@ -22,7 +22,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, OutputError
 from .models import RECORD_COLUMNS, FileStats, Record
 from .output import (
     RowWriter,
@@ -221,6 +221,8 @@ def _run_unit(unit: Unit) -> tuple[int, str, FileStats, int]:
     fd, part = tempfile.mkstemp(dir=_W["tmpdir"], suffix=f".{unit.index}.part")
     os.close(fd)
     if fmt == "parquet" and _columnar(_W["columns"], _W["filter"]):
+        # Each worker encodes its own part; the parent concatenates the parts' bytes
+        # (``pqconcat``): nothing is decoded twice.
         from .columnar import iter_file_batches
 
         n = write_batches_parquet(iter_file_batches(
@@ -340,7 +342,9 @@ def run_parse(
             initargs=([str(d) for d in pattern_dirs], tz, rfilter, fmt, tuple(columns), tmpdir, encoding),
         ) as pool:
             results = pool.imap(_run_unit, feed(), chunksize=1)
-            if fmt == "parquet":
+            if fmt == "parquet" and _columnar(columns, rfilter):
+                total = _concat_parquet(results, units, stats_for, output, progress)
+            elif fmt == "parquet":
                 total = _merge_parquet(results, units, stats_for, columns, output, progress)
             else:
                 with open_output(output) as out:
@@ -403,6 +407,31 @@ def _append_part(part: str, out: Any) -> None:
     else:
         with open(part, encoding="utf-8", newline="") as fp:
             shutil.copyfileobj(fp, out, 1 << 20)
+
+
+def _concat_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Sequence[Unit],
+                    stats_for: Callable[[LogFile], FileStats], output: str | Path,
+                    progress: Callable[[int], None] | None) -> int:
+    """The workers' Parquet parts, in input order, as one file (bytes copied, one footer).
+
+    Parts are concatenated once all are written: the footer needs every part's row groups.
+    """
+    from .pqconcat import ParquetMergeError, concat
+
+    parts: list[str] = []
+    for idx, part, st, _n in results:
+        stats_for(units[idx].file).add(st)
+        parts.append(part)
+        if progress is not None:
+            progress(st.bytes_read)
+    try:
+        with open_output(output, binary=True) as fp:
+            total = concat(parts, fp)
+    except ParquetMergeError as e:  # never seen: parts are written just above
+        raise OutputError(f"{output}: cannot join the workers' parts: {e}") from e
+    except OSError as e:
+        raise OutputError(f"{output}: {e.strerror or e}") from e
+    return total
 
 
 def _merge_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Sequence[Unit],
