@@ -412,26 +412,24 @@ def _append_part(part: str, out: Any) -> None:
 def _concat_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Sequence[Unit],
                     stats_for: Callable[[LogFile], FileStats], output: str | Path,
                     progress: Callable[[int], None] | None) -> int:
-    """The workers' Parquet parts, in input order, as one file (bytes copied, one footer).
+    """The workers' Parquet parts, in input order, as one file: each part's bytes are
+    copied as it arrives, while the workers go on; one footer at the end (``pqconcat``)."""
+    from .pqconcat import Concatenator, ParquetMergeError
 
-    Parts are concatenated once all are written: the footer needs every part's row groups.
-    """
-    from .pqconcat import ParquetMergeError, concat
-
-    parts: list[str] = []
-    for idx, part, st, _n in results:
-        stats_for(units[idx].file).add(st)
-        parts.append(part)
-        if progress is not None:
-            progress(st.bytes_read)
     try:
         with open_output(output, binary=True) as fp:
-            total = concat(parts, fp)
-    except ParquetMergeError as e:  # never seen: parts are written just above
+            joined = Concatenator(fp)
+            for idx, part, st, _n in results:
+                stats_for(units[idx].file).add(st)
+                joined.add(part)
+                os.unlink(part)
+                if progress is not None:
+                    progress(st.bytes_read)
+            return joined.close()
+    except ParquetMergeError as e:  # never seen: the parts are written by the workers
         raise OutputError(f"{output}: cannot join the workers' parts: {e}") from e
     except OSError as e:
         raise OutputError(f"{output}: {e.strerror or e}") from e
-    return total
 
 
 def _merge_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Sequence[Unit],

@@ -202,21 +202,26 @@ def read_footer(fp: IO[bytes], size: int) -> tuple[list[list[Any]], int]:
     return meta, size - 8 - n
 
 
-def concat(parts: Sequence[str], out: IO[bytes]) -> int:
-    """Write the Parquet files ``parts`` (one schema) to ``out`` as one file; return its rows."""
-    out.write(MAGIC)
-    pos = len(MAGIC)
-    head: list[list[Any]] | None = None
-    groups: list[Any] = []
-    rows = 0
-    for part in parts:
+class Concatenator:
+    """Join Parquet parts into ``out`` one at a time, in order: each part's column chunks
+    are copied as soon as it is added (in the kernel where it can), the footer at ``close``."""
+
+    def __init__(self, out: IO[bytes]):
+        self.out = out
+        out.write(MAGIC)
+        self.pos = len(MAGIC)
+        self.head: list[list[Any]] | None = None
+        self.groups: list[Any] = []
+        self.rows = 0
+
+    def add(self, part: str) -> None:
         with open(part, "rb") as fp:
             size = os.fstat(fp.fileno()).st_size
             meta, footer_at = read_footer(fp, size)
             fp.seek(0)
             if fp.read(4) != MAGIC:
                 raise ParquetMergeError(f"{part}: no Parquet magic")
-            by = pos - len(MAGIC)
+            by = self.pos - len(MAGIC)
             rg = _get(meta, 4)
             for group in rg[2][1] if rg is not None else []:
                 _shift(group, (5,), by)
@@ -225,34 +230,62 @@ def concat(parts: Sequence[str], out: IO[bytes]) -> int:
                     cmd = _get(chunk, 3)
                     if cmd is not None:
                         _shift(cmd[2], (9, 10, 11, 14), by)
-                groups.append(group)
-            rows += _get(meta, 3)[2]  # type: ignore[index]
-            if head is None:
-                head = meta
+                self.groups.append(group)
+            self.rows += _get(meta, 3)[2]  # type: ignore[index]
+            if self.head is None:
+                self.head = meta
             # The column chunks, as bytes: from after the magic to the footer.
-            n = footer_at - len(MAGIC)
-            fp.seek(len(MAGIC))
-            while n > 0:
-                block = fp.read(min(n, 4 << 20))
-                if not block:
-                    raise ParquetMergeError(f"{part}: shorter than its footer says")
-                out.write(block)
-                n -= len(block)
-            pos += footer_at - len(MAGIC)
-    if head is None:
-        raise ParquetMergeError("no parts")
-    for i, group in enumerate(groups):
-        for f in group:
-            if f[0] == 7:  # ordinal
-                f[2] = i
-    for f in head:
-        if f[0] == 3:
-            f[2] = rows
-        elif f[0] == 4:
-            f[2] = (_STRUCT, groups)
-    w = _Writer()
-    w.struct(head)
-    out.write(bytes(w.out))
-    out.write(struct.pack("<I", len(w.out)))
-    out.write(MAGIC)
-    return rows
+            _copy(fp, self.out, len(MAGIC), footer_at - len(MAGIC), part)
+            self.pos += footer_at - len(MAGIC)
+
+    def close(self) -> int:
+        """Write the footer; return the row count."""
+        if self.head is None:
+            raise ParquetMergeError("no parts")
+        for i, group in enumerate(self.groups):
+            for f in group:
+                if f[0] == 7:  # ordinal
+                    f[2] = i
+        for f in self.head:
+            if f[0] == 3:
+                f[2] = self.rows
+            elif f[0] == 4:
+                f[2] = (_STRUCT, self.groups)
+        w = _Writer()
+        w.struct(self.head)
+        self.out.write(bytes(w.out))
+        self.out.write(struct.pack("<I", len(w.out)))
+        self.out.write(MAGIC)
+        return self.rows
+
+
+def _copy(src: IO[bytes], dst: IO[bytes], offset: int, n: int, name: str) -> None:
+    """``n`` bytes of ``src`` from ``offset`` to the end of ``dst``."""
+    try:
+        dst.flush()
+        fd_out = dst.fileno()
+        fd_in = src.fileno()
+        while n > 0:
+            done = os.copy_file_range(fd_in, fd_out, min(n, 1 << 30), offset)
+            if done <= 0:
+                break
+            offset += done
+            n -= done
+        dst.seek(0, os.SEEK_END)  # the buffered writer learns where the kernel left the file
+    except (AttributeError, OSError, ValueError):
+        pass  # no such call, or not between these files: copy through this process
+    src.seek(offset)
+    while n > 0:
+        block = src.read(min(n, 4 << 20))
+        if not block:
+            raise ParquetMergeError(f"{name}: shorter than its footer says")
+        dst.write(block)
+        n -= len(block)
+
+
+def concat(parts: Sequence[str], out: IO[bytes]) -> int:
+    """Write the Parquet files ``parts`` (one schema) to ``out`` as one file; return its rows."""
+    c = Concatenator(out)
+    for part in parts:
+        c.add(part)
+    return c.close()
