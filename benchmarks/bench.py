@@ -140,7 +140,7 @@ def main() -> int:
         "n = 0\n"
         "for r in iter_records([sys.argv[1]]): n += 1\n"
     )
-    s, rss, c = measure(ONE_CORE + [sys.executable, "-c", lib, str(one)])
+    s, rss, c = measure([*ONE_CORE, sys.executable, "-c", lib, str(one)])
     row("iter_records (library, all fields)", s, mb, rss, g_s, c)
     cols = (
         "import sys; from logparse.columnar import iter_file_batches\n"
@@ -150,7 +150,7 @@ def main() -> int:
         "for b in iter_file_batches(lf, load_patterns(), FileStats(lf.source, lf.host, lf.role)):\n"
         "    n += b.num_rows\n"
     )
-    s, rss, c = measure(ONE_CORE + [sys.executable, "-c", cols, str(one)])
+    s, rss, c = measure([*ONE_CORE, sys.executable, "-c", cols, str(one)])
     row("columnar records (library, all fields, Arrow)", s, mb, rss, g_s, c)
     s, rss, c = measure(ONE_CORE + logparse("parse", str(one), "-q", "-f", "jsonl", "-o", os.devnull, "--jobs", "1"))
     row("parse -f jsonl (1 process)", s, mb, rss, g_s, c)
