@@ -6,29 +6,32 @@ this machine that caps it near 115 MB/s, and ``re`` matching the header line alo
 objects at all, so this module finds the records of a CloudStack log4j file with NumPy
 over the raw bytes and builds every column with Arrow:
 
-* line starts are the positions after each ``\\n``;
+* line starts are the positions after each ``\\n``, in blocks of ``BLOCK`` bytes;
 * a header line is one the bundled ``log4j`` layout (``patterns/formats.toml``; reference
   §1 and §7) matches. The regex is evaluated as the sequence of byte tests it stands for,
-  for all lines of a chunk at once: fixed offsets for the timestamp, a table for the
-  level, and "next ``]`` / ``:()`` / ``)`` + space after this position" through sorted
-  position arrays (``searchsorted``) for the logger, thread and NDC ends;
-* field values are spans of the chunk, cut out by Arrow (string views cast to strings);
-* ids: NDCs are parsed once per distinct value (``records._parse_ndc``); job ids in the
-  message, ``Seq`` ids and VM names are found by the same Python functions as the record
-  reader's, on the few records that hold their literal (found by Arrow).
+  for all lines of a block at once: fixed offsets for the timestamp, a table for the
+  level, and a first-match search in short windows for the ``]``, ``:`` and ``)`` that
+  end the logger, thread and NDC;
+* field values are spans of the block, cut out by Arrow (string views cast to strings);
+* ids: NDCs are parsed once per distinct value (``records._parse_ndc``); ``Seq`` ids and
+  VM names come from byte tests equal to ``records._SEQ_FIRST`` / ``find_vms`` on ASCII
+  text, and from those functions themselves on records with non-ASCII text; job ids in
+  the message from ``records.find_jobs`` on the few records holding ``job-``.
+* raw agent-runner lines (ref §1.5), console header lines (``log4j_console``) and lines
+  before the first header are built by the record reader's own code and slotted in.
 
 The output equals the record reader's, value for value (``tests/test_columnar.py`` checks
-it on messy generated input and on every sample log). Anything this path does not do
-exactly like the reader hands the rest of the file to the reader, from the start of the
-record in progress: another layout's header line, a raw agent-runner line, lines before
-the first header, a ``\\r``, bytes that are not UTF-8, a syslog/journald prefix, ``--tz``,
-another encoding, a user's format in front of ``log4j``, or a changed ``log4j`` regex.
+it on messy generated input and on every sample log). Anything else hands the rest of the
+file to the reader, from the start of the record in progress: a header of another layout
+when the formats could overlap, a ``\\r``, bytes that are not UTF-8, a syslog/journald
+prefix, ``--tz``, another encoding, a user's format in front of ``log4j``, or a changed
+``log4j`` regex.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -91,7 +94,6 @@ _TS_DIGITS = np.array([i for i in range(23) if i not in (4, 7, 10, 13, 16, 19)])
 _IS_HEX = np.zeros(256, bool)
 _IS_HEX[[ord(c) for c in "0123456789abcdef"]] = True
 _AR12 = np.arange(12)
-_AR23 = np.arange(23)
 _LOGID = np.frombuffer(b" (logid:", np.uint8)
 _GMT = np.frombuffer(b"{GMT}", np.uint8)
 # Shortest header: 23 (timestamp) + " INFO " + "[] " + "(:)".
@@ -167,15 +169,6 @@ def _const(value: str, n: int) -> Any:
     raw = value.encode("utf-8")
     offsets = np.arange(0, len(raw) * (n + 1), len(raw), dtype=np.int32) if raw else np.zeros(n + 1, np.int32)
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(raw * n)])
-
-
-def _next_at(positions: np.ndarray, frm: np.ndarray, sentinel: int) -> np.ndarray:
-    """For each ``frm``, the first value of sorted ``positions`` ≥ it (else ``sentinel``)."""
-    i = np.searchsorted(positions, frm)
-    out = np.full(len(frm), sentinel, np.int64)
-    ok = i < len(positions)
-    out[ok] = positions[i[ok]]
-    return out
 
 
 #: Zero bytes after a block: byte tests may read a little past the last line.
@@ -522,7 +515,7 @@ class ColumnarReader:
         others = self.reader.formats[1:]
         self.exclusive = len(others) <= 1 and all(_no_digit_lead(cf.spec.regex) for cf in others)
         self._ndc = _NdcCache()
-        self._const: dict[str, Any] = {}
+        self._level_names: Any = None
         self.year: int | None = None
         #: records the fast path built / the record reader built after a handoff
         self.fast_records = 0
@@ -778,29 +771,20 @@ class ColumnarReader:
             vms = _patch(vms, vm_unsure, _arrow_column(found_vms, pa.list_(pa.string())))
         lf = self.lf
         cols = {
-            "source": self._constant(lf.source, k), "host": self._constant(lf.host, k),
-            "role": self._constant(lf.role, k), "line": _int64(line), "end_line": _int64(end_line),
+            "source": _const(lf.source, k), "host": _const(lf.host, k),
+            "role": _const(lf.role, k), "line": _index_array(line), "end_line": _index_array(end_line),
             "timestamp": timestamp, "level": level, "logger": logger, "thread": thread, "ndc": ndc,
             "ctx": ctx, "jobs": jobs, "logid": logid, "seq": seq, "vms": vms, "message": message,
-            "text": text, "kind": self._constant("record", k),
+            "text": text, "kind": _const("record", k),
         }
         return pa.RecordBatch.from_arrays([cols[c] for c in RECORD_COLUMNS], schema=record_arrow_schema())
 
     def _levels(self) -> Any:
-        if "\0levels" not in self._const:
+        if self._level_names is None:
             from .output import _arrow_column
 
-            self._const["\0levels"] = _arrow_column(list(_LEVELS), _arrow().string())
-        return self._const["\0levels"]
-
-    def _constant(self, value: str, n: int) -> Any:
-        return _const(value, n)
-
-    def _empty_lists(self, n: int) -> Any:
-        pa = _arrow()
-        offsets = np.zeros(n + 1, np.int32)
-        child = pa.Array.from_buffers(pa.string(), 0, [None, pa.py_buffer(np.zeros(1, np.int32)), pa.py_buffer(b"")])
-        return pa.ListArray.from_arrays(pa.Array.from_buffers(pa.int32(), n + 1, [None, pa.py_buffer(offsets)]), child)
+            self._level_names = _arrow_column(list(_LEVELS), _arrow().string())
+        return self._level_names
 
 
 def _int_values(arr: Any) -> np.ndarray:
@@ -808,10 +792,6 @@ def _int_values(arr: Any) -> np.ndarray:
     imports pandas: 45 MB of RSS)."""
     dtype = np.dtype(f"int{arr.type.bit_width}")
     return np.frombuffer(arr.buffers()[1], dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
-
-
-def _int64(x: np.ndarray) -> Any:
-    return _index_array(x)
 
 
 def _patch(base: Any, rows: np.ndarray, values: Any) -> Any:
@@ -841,15 +821,4 @@ def iter_file_batches(lf: LogFile, patterns: Patterns, stats: FileStats, *, star
     return cr.iter_batches(open_chunks(lf, stats, start=start, length=length, chunk=block))
 
 
-def batches_to_records(batches: Sequence[Any]) -> list[Record]:
-    """Records of Arrow batches (for tests and comparisons; not a fast path)."""
-    out = []
-    for b in batches:
-        d = b.to_pydict()
-        for i in range(b.num_rows):
-            out.append(Record(**{c: (tuple(d[c][i]) if c in ("ctx", "jobs", "vms") else d[c][i])
-                                 for c in RECORD_COLUMNS}))
-    return out
-
-
-__all__ = ["ColumnarReader", "batches_to_records", "eligible", "iter_file_batches"]
+__all__ = ["ColumnarReader", "eligible", "iter_file_batches"]

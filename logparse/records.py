@@ -146,23 +146,14 @@ def _parsed(regex: re.Pattern[str]) -> tuple[Any, Any] | None:
         return None
 
 
-@lru_cache(maxsize=256)
-def _lead_safe(regex: re.Pattern[str]) -> bool:
-    """True when ``regex`` can match neither an empty line nor one starting with a tab or
-    a space, so header matches need no per-line check of the first character."""
+def _first_char_ok(regex: re.Pattern[str], item_ok: Callable[[Any, Any, Any], bool]) -> bool:
+    """True when every first character ``regex`` can consume passes ``item_ok(c, op, av)``
+    (``c``: ``re``'s constants; ``op``/``av``: a LITERAL, RANGE or CATEGORY item of the
+    parse tree). False whenever the tree leaves any doubt, and for an empty match."""
     parsed = _parsed(regex)
     if parsed is None:
         return False
     tree, c = parsed
-
-    def item_ok(op: Any, av: Any) -> bool:
-        if op is c.LITERAL:
-            return av not in (9, 32)
-        if op is c.RANGE:
-            return not (av[0] <= 9 <= av[1] or av[0] <= 32 <= av[1])
-        if op is c.CATEGORY:
-            return av in (c.CATEGORY_DIGIT, c.CATEGORY_WORD)
-        return False
 
     def first_ok(ops: Any) -> bool:
         for op, av in ops:
@@ -171,9 +162,9 @@ def _lead_safe(regex: re.Pattern[str]) -> bool:
             if op is c.SUBPATTERN:
                 return first_ok(av[-1])
             if op is c.LITERAL:
-                return item_ok(op, av)
+                return item_ok(c, op, av)
             if op is c.IN:
-                return all(item_ok(o, a) for o, a in av)
+                return all(item_ok(c, o, a) for o, a in av)
             if op in (c.MAX_REPEAT, c.MIN_REPEAT):
                 return av[0] >= 1 and first_ok(av[2])
             if op is c.BRANCH:
@@ -182,42 +173,38 @@ def _lead_safe(regex: re.Pattern[str]) -> bool:
         return False
 
     return first_ok(tree)
+
+
+def _not_tab_or_space(c: Any, op: Any, av: Any) -> bool:
+    if op is c.LITERAL:
+        return av not in (9, 32)
+    if op is c.RANGE:
+        return not (av[0] <= 9 <= av[1] or av[0] <= 32 <= av[1])
+    if op is c.CATEGORY:
+        return av in (c.CATEGORY_DIGIT, c.CATEGORY_WORD)
+    return False
+
+
+def _not_digit(c: Any, op: Any, av: Any) -> bool:
+    if op is c.LITERAL:
+        return not 48 <= av <= 57
+    if op is c.RANGE:
+        return av[1] < 48 or av[0] > 57
+    return False
+
+
+@lru_cache(maxsize=256)
+def _lead_safe(regex: re.Pattern[str]) -> bool:
+    """True when ``regex`` can match neither an empty line nor one starting with a tab or
+    a space, so header matches need no per-line check of the first character."""
+    return _first_char_ok(regex, _not_tab_or_space)
 
 
 @lru_cache(maxsize=256)
 def _no_digit_lead(regex: re.Pattern[str]) -> bool:
     """True when ``regex`` cannot match a string that starts with an ASCII digit (a log4j
     header line does): False whenever the parse tree leaves any doubt."""
-    parsed = _parsed(regex)
-    if parsed is None:
-        return False
-    tree, c = parsed
-
-    def item_ok(op: Any, av: Any) -> bool:
-        if op is c.LITERAL:
-            return not 48 <= av <= 57
-        if op is c.RANGE:
-            return av[1] < 48 or av[0] > 57
-        return False
-
-    def first_ok(ops: Any) -> bool:
-        for op, av in ops:
-            if op is c.AT and av in (c.AT_BEGINNING, c.AT_BEGINNING_STRING):
-                continue
-            if op is c.SUBPATTERN:
-                return first_ok(av[-1])
-            if op is c.LITERAL:
-                return item_ok(op, av)
-            if op is c.IN:
-                return all(item_ok(o, a) for o, a in av)
-            if op in (c.MAX_REPEAT, c.MIN_REPEAT):
-                return av[0] >= 1 and first_ok(av[2])
-            if op is c.BRANCH:
-                return all(first_ok(b) for b in av[1])
-            return False
-        return False
-
-    return first_ok(tree)
+    return _first_char_ok(regex, _not_digit)
 
 
 @lru_cache(maxsize=256)

@@ -491,6 +491,20 @@ def test_lead_safe_formats() -> None:
     assert not _lead_safe(re.compile(r"^(?:a|\s)"))
 
 
+def test_no_digit_lead_formats(patterns: Patterns) -> None:
+    import re
+
+    from logparse.records import _no_digit_lead
+
+    assert _no_digit_lead(next(f for f in patterns.formats if f.id == "log4j_console").regex)
+    assert not _no_digit_lead(next(f for f in patterns.formats if f.id == "log4j").regex)
+    assert _no_digit_lead(re.compile(r"^\b(?:INFO|[A-Z]x)"))
+    assert not _no_digit_lead(re.compile(r"^\w"))
+    assert not _no_digit_lead(re.compile(r"^[^x]"))
+    assert not _no_digit_lead(re.compile(r"^(?:a|5)"))
+    assert not _no_digit_lead(re.compile(r"^a?1"))
+
+
 def test_ts_translatable_only_for_fixed_log4j_shapes() -> None:
     import re
 
