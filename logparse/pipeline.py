@@ -59,22 +59,50 @@ class RecordFilter:
         return self._filter(records)
 
     def _filter(self, records: Iterable[Record]) -> Iterator[Record]:
+        keep = self._keeper()
+        for r in records:
+            if keep(r.timestamp, r.level):
+                yield r
+
+    def _keeper(self) -> Callable[[str | None, str | None], bool]:
+        """``keep(timestamp, level)`` for the records of one stream, in order (it remembers
+        the last timestamp for the records that have none)."""
         since, until = self.since, self.until
         minimum = LEVEL_RANK[self.level] if self.level else None
         last_ts: str | None = None
-        for r in records:
-            ts = r.timestamp or last_ts
-            if r.timestamp:
-                last_ts = r.timestamp
+
+        def keep(timestamp: str | None, level: str | None) -> bool:
+            nonlocal last_ts
+            ts = timestamp or last_ts
+            if timestamp:
+                last_ts = timestamp
             if since is not None and (ts is None or ts < since):
-                continue
+                return False
             if until is not None and (ts is None or ts >= until):
-                continue
-            if minimum is not None and r.level is not None and LEVEL_RANK.get(r.level, 0) < minimum:
-                continue
-            if minimum is not None and r.level is None:
-                continue
-            yield r
+                return False
+            if minimum is not None and (level is None or LEVEL_RANK.get(level, 0) < minimum):
+                return False
+            return True
+
+        return keep
+
+    def apply_batches(self, batches: Iterable[Any]) -> Iterator[Any]:
+        """The rows of Arrow record batches (one stream) that ``apply`` would keep."""
+        if not self.active:
+            yield from batches
+            return
+        import numpy as np
+        import pyarrow as pa
+
+        keep = self._keeper()
+        for b in batches:
+            mask = np.fromiter(map(keep, b.column("timestamp").to_pylist(), b.column("level").to_pylist()),
+                               bool, b.num_rows)
+            if mask.all():
+                yield b
+            elif mask.any():  # a mask from its bits: pa.array() on Python values imports pandas
+                bits = pa.py_buffer(np.packbits(mask, bitorder="little"))
+                yield b.filter(pa.Array.from_buffers(pa.bool_(), len(mask), [None, bits]))
 
 
 _TIME_BOUND = re.compile(r"\d{4}(?:-\d\d(?:-\d\d(?:T\d\d(?::\d\d(?::\d\d(?:\.\d{1,6})?)?)?)?)?)?Z?")
@@ -204,9 +232,9 @@ def _init_worker(pattern_dirs: Sequence[str], tz: dict[str, str] | None, rfilter
     _W["encoding"] = encoding
 
 
-def _columnar(columns: Sequence[str], rfilter: RecordFilter) -> bool:
-    """Parquet of every record column, unfiltered: built as Arrow columns (``columnar``)."""
-    return tuple(columns) == RECORD_COLUMNS and not rfilter.active
+def _columnar(columns: Sequence[str]) -> bool:
+    """Parquet of every record column: built as Arrow columns (``columnar``)."""
+    return tuple(columns) == RECORD_COLUMNS
 
 
 def _run_unit(unit: Unit) -> tuple[int, str, FileStats, int]:
@@ -220,14 +248,14 @@ def _run_unit(unit: Unit) -> tuple[int, str, FileStats, int]:
     fmt = _W["fmt"]
     fd, part = tempfile.mkstemp(dir=_W["tmpdir"], suffix=f".{unit.index}.part")
     os.close(fd)
-    if fmt == "parquet" and _columnar(_W["columns"], _W["filter"]):
+    if fmt == "parquet" and _columnar(_W["columns"]):
         # Each worker encodes its own part; the parent concatenates the parts' bytes
         # (``pqconcat``): nothing is decoded twice.
         from .columnar import iter_file_batches
 
-        n = write_batches_parquet(iter_file_batches(
+        n = write_batches_parquet(_W["filter"].apply_batches(iter_file_batches(
             lf, _W["patterns"], stats, start=unit.start, length=unit.length, first_line=unit.first_line,
-            timeshift=_W["timeshift"], encoding=_W["encoding"]), part, columnar=True)
+            timeshift=_W["timeshift"], encoding=_W["encoding"])), part, columnar=True)
     elif fmt == "parquet":
         n = (write_records_parquet(recs, part) if tuple(_W["columns"]) == RECORD_COLUMNS
              else write_parquet((r.as_dict() for r in recs), _W["columns"], part))
@@ -288,7 +316,8 @@ def run_parse(
             for lf in files:
                 st = stats_for(lf)
                 done = 0
-                for b in iter_file_batches(lf, patterns, st, timeshift=timeshift, encoding=encoding):
+                for b in rfilter.apply_batches(iter_file_batches(lf, patterns, st, timeshift=timeshift,
+                                                                 encoding=encoding)):
                     yield b
                     if progress is not None and st.bytes_read - done > (8 << 20):
                         progress(st.bytes_read - done)
@@ -307,7 +336,7 @@ def run_parse(
                         done = st.bytes_read
                 progress(st.bytes_read - done)
 
-        if fmt == "parquet" and _columnar(columns, rfilter):
+        if fmt == "parquet" and _columnar(columns):
             total = write_batches_parquet(all_batches(), output, columnar=True)
         elif fmt == "parquet":
             total = (write_records_parquet(all_records(), output) if tuple(columns) == RECORD_COLUMNS
@@ -349,7 +378,7 @@ def run_parse(
             initargs=([str(d) for d in pattern_dirs], tz, rfilter, fmt, tuple(columns), tmpdir, encoding),
         ) as pool:
             results = pool.imap(_run_unit, feed(), chunksize=1)
-            if fmt == "parquet" and _columnar(columns, rfilter):
+            if fmt == "parquet" and _columnar(columns):
                 total = _concat_parquet(results, units, stats_for, output, progress)
             elif fmt == "parquet":
                 total = _merge_parquet(results, units, stats_for, columns, output, progress)

@@ -224,3 +224,23 @@ def test_property_same_records_as_the_reader(tmp_path_factory: pytest.TempPathFa
         data = data[:mid] + noise + data[mid:]
     lf = _file(tmp_path_factory.mktemp("c"), "agent.log", data)
     compare(lf, patterns, block)
+
+
+@pytest.mark.parametrize("flt", [
+    {"level": "WARN"}, {"since": "2012-03-01T14:02:12"}, {"until": "2013"},
+    {"since": "2012-03-01T14:02:11.200", "until": "2021", "level": "DEBUG"}, {"since": "2030"},
+])
+def test_filters_keep_the_same_rows(tmp_path: Path, patterns: Patterns, flt: dict[str, str]) -> None:
+    from logparse.pipeline import RecordFilter
+
+    lines = ["orphan first", *[x for i, h in enumerate(HEADERS) for x in (h, *SPECIAL[: i % 3])]]
+    lf = _file(tmp_path, "agent.log", _text(lines))
+    rf = RecordFilter(**flt)
+    schema = record_arrow_schema()
+    st = FileStats(lf.source, lf.host, lf.role)
+    want = pa.Table.from_batches(list(records_to_batches(rf.apply(iter_file_records(lf, patterns, st)))),
+                                 schema=schema)
+    got = pa.Table.from_batches(list(rf.apply_batches(iter_file_batches(lf, patterns, st, block=700))),
+                                schema=schema)
+    assert want.equals(got)
+    assert 0 < got.num_rows < st.records + st.orphans or flt == {"since": "2030"}
