@@ -80,9 +80,7 @@ class RecordFilter:
                 return False
             if until is not None and (ts is None or ts >= until):
                 return False
-            if minimum is not None and (level is None or LEVEL_RANK.get(level, 0) < minimum):
-                return False
-            return True
+            return not (minimum is not None and (level is None or LEVEL_RANK.get(level, 0) < minimum))
 
         return keep
 
@@ -363,7 +361,7 @@ def run_parse(
     if fmt == "parquet":
         # Loaded here, before the workers fork, so that each does not load them again:
         # the first units took 0.5 s against 0.2 s for the next ones (measured).
-        import pyarrow.compute  # noqa: F401
+        import pyarrow.compute
         import pyarrow.parquet  # noqa: F401
 
         from . import columnar  # noqa: F401
