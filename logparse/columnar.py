@@ -333,11 +333,13 @@ def _specials(body: bytes, blk: _Block, reader: RecordReader, exclusive: bool) -
     return out
 
 
-def _find_dense(a: np.ndarray, lit: bytes) -> np.ndarray:
-    """Positions of ``lit`` in ``a``, for a common literal (one NumPy pass per byte)."""
-    p = np.flatnonzero(a[: len(a) - len(lit) + 1] == lit[0])
-    for i in range(1, len(lit)):
-        p = p[a[p + i] == lit[i]]
+def _find_dense(a: np.ndarray, lit: bytes, anchor: int = 0) -> np.ndarray:
+    """Positions of ``lit`` in ``a``: one NumPy pass for the byte ``lit[anchor]`` (pick a
+    rare one: the list of its positions is the cost), then a test per other byte."""
+    p = np.flatnonzero(a[anchor: len(a) - len(lit) + 1 + anchor] == lit[anchor])
+    for i in range(len(lit)):
+        if i != anchor:
+            p = p[a[p + i] == lit[i]]
     return p
 
 
@@ -382,7 +384,7 @@ def _seqs(a: np.ndarray, m0: np.ndarray, me: np.ndarray,
     s0 = np.zeros(k, np.int64)
     s1 = np.zeros(k, np.int64)
     found = np.zeros(k, bool)
-    P = _find_dense(a, b"Seq")
+    P = _find_dense(a, b"Seq", 2)  # q
     row = np.searchsorted(m0, P, side="right") - 1
     keep = row >= 0
     P, row = P[keep], row[keep]
@@ -450,7 +452,7 @@ def _vms(blk: _Block, buf: Any, t0: np.ndarray, t1: np.ndarray,
     pa = _arrow()
     a = blk.a
     k = len(t0)
-    P = _find_dense(a, b"-VM")
+    P = _find_dense(a, b"-VM", 1)  # V: dates are full of `-`
     row = np.searchsorted(t0, P, side="right") - 1
     keep = row >= 0
     P, row = P[keep], row[keep]
@@ -749,7 +751,7 @@ class ColumnarReader:
         # Job ids in the message (`job-N`, `AsyncJobVO {id:N`), on the records holding them.
         m0, me = blk.message[0][:k], blk.message[1][:k]
         hits = np.union1d(_rows_with(_find_dense(a, b"job-"), 4, m0, me),
-                          _rows_with(_find_dense(a, b"AsyncJobVO"), 10, m0, me))
+                          _rows_with(_find_dense(a, b"AsyncJobVO", 5), 10, m0, me))
         if len(hits):
             msgs = message.take(_index_array(hits)).to_pylist()
             base = _int_values(codes)[hits]
