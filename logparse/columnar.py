@@ -536,6 +536,9 @@ class ColumnarReader:
         started = False
         for chunk in chunks:
             stats.bytes_read += len(chunk)
+            # Lines are counted as they are read, as the record reader's splitter does: a
+            # warning about a damaged stream names the lines read before the damage.
+            stats.lines += chunk.count(b"\n")
             nl = chunk.rfind(b"\n")
             if nl < 0:
                 carry += chunk
@@ -567,7 +570,8 @@ class ColumnarReader:
         else:
             if not carry:
                 return
-            body = carry if carry.endswith(b"\n") else carry + b"\n"
+            partial = not carry.endswith(b"\n")  # a last line without its `\n`
+            body = carry + b"\n" if partial else carry
             data = bytearray(body)
             data += bytes(_PAD)
             try:
@@ -578,6 +582,7 @@ class ColumnarReader:
                 self.handoff = f"{e} (line {line_no} on)"
                 yield from self._slow(chunks, carry, line_no)
                 return
+            stats.lines += partial
             yield from out
             return
         yield from self._slow(chunks, carry, line_no)
@@ -596,6 +601,7 @@ class ColumnarReader:
 
     def _slow(self, chunks: Iterator[bytes], head: bytes, line_no: int) -> Iterator[Any]:
         """The record reader over ``head`` and the rest of ``chunks``, from line ``line_no``."""
+        self.stats.lines -= head.count(b"\n")  # counted when read; the reader counts them again
         reader = RecordReader(self.lf, self.patterns, self.stats, first_line=line_no,
                               convert_ts=self.convert_ts, year_hint=self.year)
         rest = counted_chunks(chunks, self.stats)
@@ -681,7 +687,6 @@ class ColumnarReader:
                     records += 1
             if self.year is None:
                 self.year = reader.year
-        st.lines += last_line
         st.records += records
         st.orphans += orphans
         st.continuation += last_line - records - orphans

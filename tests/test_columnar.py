@@ -244,3 +244,26 @@ def test_filters_keep_the_same_rows(tmp_path: Path, patterns: Patterns, flt: dic
                                 schema=schema)
     assert want.equals(got)
     assert 0 < got.num_rows < st.records + st.orphans or flt == {"since": "2030"}
+
+
+def test_truncated_gzip_and_empty_file(tmp_path: Path, patterns: Patterns) -> None:
+    data = gzip.compress(_text([x for h in HEADERS * 30 for x in (h, CONTINUATIONS[0])]))
+    r = compare(_file(tmp_path, "agent.log.2013-08-02.gz", data[: len(data) * 2 // 3]), patterns, 2048)
+    assert r.stats.warnings and r.fast_records > 0
+    r = compare(_file(tmp_path, "agent.log", b""), patterns)
+    assert r.stats.lines == 0 and r.handoff is None
+
+
+def test_parse_cli_parquet_from_stdin(runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from logparse.cli import cli
+
+    data = _text([x for h in HEADERS for x in (h, CONTINUATIONS[1])])
+    out = tmp_path / "s.parquet"
+    res = runner.invoke(cli, ["parse", "-", "-q", "-f", "parquet", "-o", str(out)], input=data)
+    assert res.exit_code == 0, res.output
+    lf = _file(tmp_path, "agent.log", data)
+    st = FileStats(lf.source, lf.host, lf.role)
+    want = [r.message for r in iter_file_records(lf, load_patterns(), st)]
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out).column("message").to_pylist() == want
