@@ -30,8 +30,9 @@ prefix, ``--tz``, another encoding, a user's format in front of ``log4j``, or a 
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -130,7 +131,7 @@ def _index_array(idx: np.ndarray) -> Any:
     return pa.Array.from_buffers(pa.int64(), len(idx), [None, pa.py_buffer(idx)])
 
 
-def _spans(buf: Any, blk: _Block, starts: np.ndarray, ends: np.ndarray,
+def _spans(buf: Any, blk: _Padded, starts: np.ndarray, ends: np.ndarray,
            valid: np.ndarray | None = None) -> Any:
     """A string array of ``buf[starts[i]:ends[i]]`` (null where ``valid`` is False).
 
@@ -188,7 +189,53 @@ def _is_closer(w: np.ndarray) -> np.ndarray:
     return (w[:, :-1] == 41) & ((nxt == 32) | (nxt == 10))  # `)` then a space or the line end
 
 
-class _Block:
+class _Padded:
+    """Bytes as a NumPy array with zero padding after them, and strided windows on them."""
+
+    a: np.ndarray
+    rows: int
+
+    def window(self, width: int) -> np.ndarray:
+        """Row ``i`` = the ``width`` bytes from offset ``i`` (a strided view, no copy)."""
+        return np.lib.stride_tricks.as_strided(self.a, shape=(self.rows - width + 1, width), strides=(1, 1))
+
+
+class _Escaped(_Padded):
+    """A block as JSON string contents (``json.encoder.encode_basestring`` without the
+    quotes): every field span of the block maps to a span of this."""
+
+    def __init__(self, body: bytearray, a: np.ndarray):
+        raw = bytes(body[: len(a)])
+        esc = (a < 32) | (a == 34) | (a == 92)
+        self.at = np.flatnonzero(esc)
+        if len(self.at):
+            vals = a[self.at]
+            extra = _EXTRA[vals]
+            self.cum = np.zeros(len(self.at) + 1, np.int64)
+            np.cumsum(extra, out=self.cum[1:])
+            raw = raw.replace(b"\\", b"\\\\")  # first: later escapes add backslashes
+            for v in np.unique(vals).tolist():
+                if v == 92:
+                    continue
+                raw = raw.replace(bytes([v]), _ESCAPE_OF[v])
+        self.data = raw + bytes(_PAD)
+        self.a = np.frombuffer(self.data, np.uint8)
+        self.rows = len(self.a)
+
+    def moved(self, p: np.ndarray) -> np.ndarray:
+        """Where offsets ``p`` of the block are in the escaped bytes."""
+        if not len(self.at):
+            return p
+        return p + self.cum[np.searchsorted(self.at, p)]
+
+
+# Bytes an escape adds: `\"`, `\\`, `\n` … one; `\u00XX` five.
+_EXTRA = np.full(256, 5, np.int64)
+_EXTRA[[8, 9, 10, 12, 13, 34, 92]] = 1
+_ESCAPE_OF = {v: json.encoder.encode_basestring(chr(v))[1:-1].encode() for v in [*range(32), 34, 92]}  # type: ignore[attr-defined]
+
+
+class _Block(_Padded):
     """Header lines of one chunk of bytes (ending with ``\\n``) and their field spans."""
 
     ascii = True
@@ -206,10 +253,6 @@ class _Block:
             ls[1:] = nl[:-1] + 1
         self.ls = ls
         self._headers()
-
-    def window(self, width: int) -> np.ndarray:
-        """Row ``i`` = the ``width`` bytes from offset ``i`` (a strided view, no copy)."""
-        return np.lib.stride_tricks.as_strided(self.a, shape=(self.rows - width + 1, width), strides=(1, 1))
 
     def first_in_line(self, starts: np.ndarray, limits: np.ndarray, width: int, pred: Any,
                       extra: int = 0) -> np.ndarray:
@@ -502,12 +545,14 @@ class ColumnarReader:
     """Arrow record batches of one file (or byte range), equal to ``RecordReader``'s records."""
 
     def __init__(self, lf: LogFile, patterns: Patterns, stats: FileStats, *, first_line: int = 1,
-                 timeshift: TimeShift | None = None, encoding: str = "utf-8"):
+                 timeshift: TimeShift | None = None, encoding: str = "utf-8", json: bool = False):
         self.lf = lf
         self.patterns = patterns
         self.stats = stats
         self.first_line = first_line
         self.encoding = encoding
+        #: batches of (timestamp, level, json): each record as its ``-f jsonl`` line
+        self.json = json
         self.convert_ts = timeshift.for_host(lf.host) if timeshift else None
         self.reader = RecordReader(lf, patterns, stats, first_line=first_line, convert_ts=self.convert_ts)
         self.fast = eligible(self.reader, encoding)
@@ -606,9 +651,7 @@ class ColumnarReader:
                               convert_ts=self.convert_ts, year_hint=self.year)
         rest = counted_chunks(chunks, self.stats)
         lines = lines_of_chunks(chain((head,), rest) if head else rest, self.lf.source, self.stats, self.encoding)
-        from .output import records_to_batches
-
-        for batch in records_to_batches(chain.from_iterable(reader.iter_record_lists(lines))):
+        for batch in self._to_batches(chain.from_iterable(reader.iter_record_lists(lines))):
             self.slow_records += batch.num_rows
             yield batch
 
@@ -697,8 +740,6 @@ class ColumnarReader:
             return used, last_line, [batch] if batch is not None else []
         # Records of other kinds go between the log4j records, in line order: the batch is
         # cut around them (slices, no copy).
-        from .output import records_to_batches
-
         self.slow_records += len(special_recs)
         special_recs.sort(key=attrgetter("line"))
         cuts = np.searchsorted(hdr[:k] + line_no, [r.line for r in special_recs]).tolist() if k else []
@@ -709,7 +750,7 @@ class ColumnarReader:
             if batch is not None and at > prev:
                 out.append(batch.slice(prev, at - prev))
                 prev = at
-            out.extend(records_to_batches([rec], 1))
+            out.extend(self._to_batches([rec], 1))
         if batch is not None and prev < k:
             out.append(batch.slice(prev))
         return used, last_line, out
@@ -738,10 +779,20 @@ class ColumnarReader:
         def span(f: tuple[np.ndarray, ...]) -> Any:
             return _spans(buf, blk, f[0][:k], f[1][:k], f[2][:k] if len(f) > 2 else None)
 
-        logger, thread, ndc_raw, logid, message = (
-            span(blk.logger), span(blk.thread), span(blk.ndc), span(blk.logid), span(blk.message))
+        ndc_raw = span(blk.ndc)
+        # The plain text columns (not needed for JSON lines: those are cut from escaped bytes).
+        logger = thread = logid = message = text = None
+        if not self.json:
+            logger, thread, logid, message = span(blk.logger), span(blk.thread), span(blk.logid), span(blk.message)
+
+        def strings(rows: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[str]:
+            """The values of a few rows, as Python strings."""
+            return [body[i:j].decode("utf-8") for i, j in zip(start[rows].tolist(), end[rows].tolist(), strict=True)]
+
         # Text: from the header line to the last line of the record, without its `\n`.
-        text = _spans(buf, blk, blk.ls[hdr], blk.le[nxt - 1])  # spans [t0, t1) below
+        t0, t1 = blk.ls[hdr], blk.le[nxt - 1]
+        if not self.json:
+            text = _spans(buf, blk, t0, t1)
         # NDC → (ndc, ctx, jobs), parsed once per distinct value.
         enc = pc.dictionary_encode(ndc_raw)
         distinct = enc.dictionary.to_pylist()
@@ -757,8 +808,9 @@ class ColumnarReader:
         m0, me = blk.message[0][:k], blk.message[1][:k]
         hits = np.union1d(_rows_with(_find_dense(a, b"job-"), 4, m0, me),
                           _rows_with(_find_dense(a, b"AsyncJobVO", 5), 10, m0, me))
+        found: list[tuple[int, ...]] = []
         if len(hits):
-            msgs = message.take(_index_array(hits)).to_pylist()
+            msgs = strings(hits, blk.message[0], blk.message[1])
             base = _int_values(codes)[hits]
             found = [tuple(find_jobs(m, list(jobs_ndc[b]))) for m, b in zip(msgs, base, strict=True)]
             jobs = _patch(jobs, hits, _arrow_column(found, pa.list_(pa.int64())))
@@ -768,14 +820,16 @@ class ColumnarReader:
         if len(unsure):
             search = _SEQ_FIRST.search
             found_seq = [None if (m := search(x)) is None else m[1]
-                         for x in message.take(_index_array(unsure)).to_pylist()]
+                         for x in strings(unsure, blk.message[0], blk.message[1])]
             seq = _patch(seq, unsure, _arrow_column(found_seq, pa.string()))
         # VM names in the whole text.
-        t0, t1 = blk.ls[hdr], blk.le[nxt - 1]
         vms, vm_unsure = _vms(blk, buf, t0, t1, None if blk.ascii else np.flatnonzero(a >= 128))
         if len(vm_unsure):
-            found_vms = list(map(find_vms, text.take(_index_array(vm_unsure)).to_pylist()))
+            found_vms = list(map(find_vms, strings(vm_unsure, t0, t1)))
             vms = _patch(vms, vm_unsure, _arrow_column(found_vms, pa.list_(pa.string())))
+        if self.json:
+            return self._json_batch(body, blk, k, line, end_line, timestamp, level, parsed, codes, (hits, found),
+                                    (s0, s1, has_seq, unsure, seq), vms, (t0, t1))
         lf = self.lf
         cols = {
             "source": _const(lf.source, k), "host": _const(lf.host, k),
@@ -785,6 +839,77 @@ class ColumnarReader:
             "text": text, "kind": _const("record", k),
         }
         return pa.RecordBatch.from_arrays([cols[c] for c in RECORD_COLUMNS], schema=record_arrow_schema())
+
+    def _json_batch(self, body: bytearray, blk: _Block, k: int, line: np.ndarray, end_line: np.ndarray,
+                    timestamp: Any, level: Any, parsed: list[Any], codes: Any, jobs: Any,
+                    seq: tuple[Any, ...], vms: Any, text_span: tuple[np.ndarray, np.ndarray]) -> Any:
+        """A batch of ``timestamp``, ``level`` and ``json``: each record as the line
+        ``output.record_json`` writes (with its ``\\n``), built column-wise by Arrow.
+
+        Every string field is a span of the block, so the block is escaped once
+        (``_Escaped``) and the fields are cut from the escaped bytes.
+        """
+        pa = _arrow()
+        import pyarrow.compute as pc
+
+        from .output import _arrow_column, _enc, _jints, _jstrs
+
+        esc = _Escaped(body, blk.a[:blk.size])
+        ebuf = pa.py_buffer(esc.data)
+        mv = esc.moved
+
+        def espan(start: np.ndarray, end: np.ndarray, valid: np.ndarray | None = None) -> Any:
+            return _spans(ebuf, esc, mv(start[:k]), mv(end[:k]), None if valid is None else valid[:k])
+
+        def c(text: str) -> Any:
+            return _const(text, k)
+
+        quote, empty = c('"'), c("")
+
+        def nullable(x: Any) -> Any:  # null stays null: the final join writes `null` for it
+            return pc.binary_join_element_wise(quote, x, quote, empty)
+
+        code_np = _int_values(codes)
+        ndc_ok = np.array([p[0] is not None for p in parsed], bool)[code_np]
+        ndc = nullable(espan(blk.ndc[0], blk.ndc[1], ndc_ok))
+        ctx = _arrow_column([_jstrs(p[1]) for p in parsed], pa.string()).take(codes)
+        jobs_json = _arrow_column([_jints(p[2]) for p in parsed], pa.string()).take(codes)
+        hits, found = jobs
+        if len(hits):
+            jobs_json = _patch(jobs_json, hits, _arrow_column(list(map(_jints, found)), pa.string()))
+        logid = nullable(espan(blk.logid[0], blk.logid[1], blk.logid[2]))
+        s0, s1, has_seq, unsure, seq_arr = seq
+        seq_json = nullable(_spans(ebuf, esc, mv(s0), mv(s1), has_seq))
+        if len(unsure):
+            vals = seq_arr.take(_index_array(unsure)).to_pylist()
+            seq_json = _patch(seq_json, unsure, _arrow_column([None if v is None else _enc(v) for v in vals],
+                                                             pa.string()))
+        lens = np.diff(_int_values(vms.offsets))
+        vm_rows = np.flatnonzero(lens)
+        vms_json = c("[]")
+        if len(vm_rows):
+            vms_json = _patch(vms_json, vm_rows, _arrow_column(
+                [_jstrs(v) for v in vms.take(_index_array(vm_rows)).to_pylist()], pa.string()))
+        lf = self.lf
+        head = (f'{{"source": {_enc(lf.source)}, "host": {_enc(lf.host)}, "role": {_enc(lf.role)}, '
+                f'"line": ')
+        pieces = [
+            c(head), pc.cast(_index_array(line), pa.string()), c(', "end_line": '),
+            pc.cast(_index_array(end_line), pa.string()), c(', "timestamp": "'), timestamp,
+            c('", "level": "'), level, c('", "logger": "'), espan(*blk.logger[:2]),
+            c('", "thread": "'), espan(*blk.thread[:2]), c('", "ndc": '), ndc, c(', "ctx": '), ctx,
+            c(', "jobs": '), jobs_json, c(', "logid": '), logid, c(', "seq": '), seq_json,
+            c(', "vms": '), vms_json, c(', "message": "'), espan(*blk.message[:2]),
+            c('", "text": "'), _spans(ebuf, esc, mv(text_span[0]), mv(text_span[1])),
+            c('", "kind": "record"}\n'), empty,
+        ]
+        line_json = pc.binary_join_element_wise(*pieces, null_handling="replace", null_replacement="null")
+        return pa.RecordBatch.from_arrays([timestamp, level, line_json], names=["timestamp", "level", "json"])
+
+    def _to_batches(self, records: Iterable[Record], rows: int = 8192) -> Iterator[Any]:
+        from .output import records_to_batches, records_to_json_batches
+
+        return (records_to_json_batches if self.json else records_to_batches)(records, rows)
 
     def _levels(self) -> Any:
         if self._level_names is None:
@@ -813,16 +938,18 @@ def _patch(base: Any, rows: np.ndarray, values: Any) -> Any:
 def iter_file_batches(lf: LogFile, patterns: Patterns, stats: FileStats, *, start: int = 0,
                       length: int | None = None, first_line: int = 1, timeshift: TimeShift | None = None,
                       encoding: str = "utf-8", block: int = BLOCK,
-                      reader: list[ColumnarReader] | None = None) -> Iterator[Any]:
+                      reader: list[ColumnarReader] | None = None, json: bool = False) -> Iterator[Any]:
     """Arrow record batches of one file (or byte range that starts a record): the records
     ``records.iter_file_records`` gives, as columns. ``reader``: a list to receive the
-    ``ColumnarReader`` (its counts and ``handoff`` tell how the file was read)."""
+    ``ColumnarReader`` (its counts and ``handoff`` tell how the file was read). ``json``:
+    batches of ``timestamp``, ``level`` and ``json`` (each record's ``-f jsonl`` line)."""
     if lf.role == "store":
-        from .output import records_to_batches
+        from .output import records_to_batches, records_to_json_batches
         from .records import iter_store_records
 
-        return records_to_batches(iter_store_records(lf, stats))
-    cr = ColumnarReader(lf, patterns, stats, first_line=first_line, timeshift=timeshift, encoding=encoding)
+        return (records_to_json_batches if json else records_to_batches)(iter_store_records(lf, stats))
+    cr = ColumnarReader(lf, patterns, stats, first_line=first_line, timeshift=timeshift, encoding=encoding,
+                        json=json)
     if reader is not None:
         reader.append(cr)
     return cr.iter_batches(open_chunks(lf, stats, start=start, length=length, chunk=block))

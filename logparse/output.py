@@ -441,6 +441,39 @@ def records_to_batches(records: Iterable[Record], batch_rows: int = 8192) -> Ite
         del block
 
 
+def records_to_json_batches(records: Iterable[Record], batch_rows: int = 8192) -> Iterator[Any]:
+    """Arrow batches of ``timestamp``, ``level`` and ``json`` (the ``-f jsonl`` line of each
+    record, with its ``\\n``), as the columnar reader gives them in its ``json`` mode."""
+    import pyarrow as pa
+
+    it = iter(records)
+    while block := list(islice(it, batch_rows)):
+        yield pa.RecordBatch.from_arrays(
+            [_arrow_column([r.timestamp for r in block], pa.string()),
+             _arrow_column([r.level for r in block], pa.string()),
+             _arrow_column([record_json(r) + "\n" for r in block], pa.string())],
+            names=["timestamp", "level", "json"])
+
+
+def write_json_batches(batches: Iterable[Any], out: IO[Any]) -> int:
+    """Write the ``json`` column of ``records_to_json_batches``-shaped batches to ``out`` (a
+    text stream with a ``buffer``, or a binary one) as bytes, one ``write`` per batch;
+    return the row count."""
+    import numpy as np
+
+    use_jemalloc()
+    out.flush()
+    raw = getattr(out, "buffer", out)
+    n = 0
+    for b in batches:
+        col = b.column("json")
+        offsets = np.frombuffer(col.buffers()[1], np.int32, count=len(col) + 1, offset=col.offset * 4)
+        raw.write(memoryview(col.buffers()[2])[offsets[0]:offsets[-1]])
+        n += len(col)
+    raw.flush()
+    return n
+
+
 def write_records_parquet(records: Iterable[Record], output: str | Path, batch_rows: int = 8192) -> int:
     """Write ``Record``\\ s to a Parquet store, column by column in blocks of ``batch_rows``.
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from logparse.columnar import LOG4J_PATTERN, ColumnarReader, eligible, iter_file_batches
 from logparse.models import RECORD_COLUMNS, FileStats
-from logparse.output import record_arrow_schema, records_to_batches
+from logparse.output import record_arrow_schema, record_json, records_to_batches
 from logparse.patterns import Patterns, load_patterns
 from logparse.records import RecordReader, iter_file_records
 from logparse.sources import LogFile, as_logfiles
@@ -47,6 +47,12 @@ def compare(lf: LogFile, patterns: Patterns, block: int = 1 << 20) -> ColumnarRe
                                  f"({len(a)} vs {len(b)} rows; handoff {readers[0].handoff})")
     assert _stats(s1) == _stats(s2)
     assert s2.balanced
+    # The JSON-lines mode: each record's line exactly as `output.record_json` writes it.
+    s3 = FileStats(lf.source, lf.host, lf.role)
+    lines = "".join("".join(b.column("json").to_pylist())
+                    for b in iter_file_batches(lf, patterns, s3, block=block, json=True))
+    assert lines == "".join(record_json(r) + "\n" for r in iter_file_records(lf, patterns, FileStats("", "", "")))
+    assert _stats(s3) == _stats(s1)
     return readers[0]
 
 
