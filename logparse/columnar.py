@@ -24,8 +24,8 @@ The output equals the record reader's, value for value (``tests/test_columnar.py
 it on messy generated input and on every sample log). Anything else hands the rest of the
 file to the reader, from the start of the record in progress: a header of another layout
 when the formats could overlap, a ``\\r``, bytes that are not UTF-8, a syslog/journald
-prefix, ``--tz``, another encoding, a user's format in front of ``log4j``, or a changed
-``log4j`` regex.
+prefix, another encoding, a user's format in front of ``log4j``, or a changed ``log4j``
+regex. ``--tz`` is converted once per distinct second.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def eligible(reader: RecordReader, encoding: str) -> bool:
     """True when the fast path gives this reader's records exactly."""
     if encoding.replace("_", "-").lower() not in ("utf-8", "utf8"):
         return False
-    if reader.convert_ts is not None or reader._needle is not None:
+    if reader._needle is not None:
         return False
     if not reader.formats:
         return False
@@ -772,8 +772,11 @@ class ColumnarReader:
         tsb[:, 19] = 46
         if self.year is None:
             self.year = int(tsb[0, :4].tobytes())
-        timestamp = pa.Array.from_buffers(pa.string(), k, [
-            None, pa.py_buffer(np.arange(0, 23 * (k + 1), 23, dtype=np.int32)), pa.py_buffer(tsb)])
+        if self.convert_ts is not None:
+            timestamp = self._to_utc(tsb)
+        else:
+            timestamp = pa.Array.from_buffers(pa.string(), k, [
+                None, pa.py_buffer(np.arange(0, 23 * (k + 1), 23, dtype=np.int32)), pa.py_buffer(tsb)])
         level = self._levels().take(_index_array(blk.code[:k] - 1))
 
         def span(f: tuple[np.ndarray, ...]) -> Any:
@@ -905,6 +908,30 @@ class ColumnarReader:
         ]
         line_json = pc.binary_join_element_wise(*pieces, null_handling="replace", null_replacement="null")
         return pa.RecordBatch.from_arrays([timestamp, level, line_json], names=["timestamp", "level", "json"])
+
+    def _to_utc(self, tsb: np.ndarray) -> Any:
+        """``--tz``: the ISO timestamps ``tsb`` (k × 23 bytes) in UTC, as the reader's
+        ``TimeShift`` writes them. A zone's offset is whole seconds, so the conversion is
+        made once per distinct second and the milliseconds are carried over."""
+        pa = _arrow()
+        from .output import _arrow_column
+
+        convert = self.convert_ts
+        assert convert is not None
+        k = len(tsb)
+        seconds, inverse = np.unique(np.ascontiguousarray(tsb[:, :19]).view("S19").ravel(), return_inverse=True)
+        # `convert` of the second with `.000` gives the converted second and `.000Z`.
+        heads = [convert(s.decode() + ".000")[:20] for s in seconds.tolist()]
+        if all(len(h) == 20 for h in heads):
+            out = np.empty((k, 24), np.uint8)
+            out[:, :20] = np.frombuffer("".join(heads).encode(), np.uint8).reshape(-1, 20)[inverse.ravel()]
+            out[:, 20:23] = tsb[:, 20:23]
+            out[:, 23] = 90  # Z
+            return pa.Array.from_buffers(pa.string(), k, [
+                None, pa.py_buffer(np.arange(0, 24 * (k + 1), 24, dtype=np.int32)), pa.py_buffer(out)])
+        # A year before 1000 (no zero padding from strftime): one string per record.
+        raw = [bytes(r).decode() for r in tsb]
+        return _arrow_column([convert(t) for t in raw], pa.string())
 
     def _to_batches(self, records: Iterable[Record], rows: int = 8192) -> Iterator[Any]:
         from .output import records_to_batches, records_to_json_batches

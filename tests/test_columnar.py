@@ -20,7 +20,7 @@ from logparse.columnar import LOG4J_PATTERN, ColumnarReader, eligible, iter_file
 from logparse.models import RECORD_COLUMNS, FileStats
 from logparse.output import record_arrow_schema, record_json, records_to_batches
 from logparse.patterns import Patterns, load_patterns
-from logparse.records import RecordReader, iter_file_records
+from logparse.records import RecordReader, TimeShift, iter_file_records
 from logparse.sources import LogFile, as_logfiles
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,15 +30,16 @@ def _stats(s: FileStats) -> tuple[object, ...]:
     return (s.lines, s.records, s.continuation, s.orphans, s.first_orphan, s.bytes_read, s.warnings)
 
 
-def compare(lf: LogFile, patterns: Patterns, block: int = 1 << 20) -> ColumnarReader:
+def compare(lf: LogFile, patterns: Patterns, block: int = 1 << 20, tz: TimeShift | None = None) -> ColumnarReader:
     """Assert both paths agree on ``lf``; return the columnar reader (for its counts)."""
     s1 = FileStats(lf.source, lf.host, lf.role)
     s2 = FileStats(lf.source, lf.host, lf.role)
     schema = record_arrow_schema()
-    want = pa.Table.from_batches(list(records_to_batches(iter_file_records(lf, patterns, s1))), schema=schema)
+    want = pa.Table.from_batches(list(records_to_batches(iter_file_records(lf, patterns, s1, timeshift=tz))),
+                                 schema=schema)
     readers: list[ColumnarReader] = []
-    got = pa.Table.from_batches(list(iter_file_batches(lf, patterns, s2, block=block, reader=readers)),
-                                schema=schema)
+    got = pa.Table.from_batches(list(iter_file_batches(lf, patterns, s2, block=block, reader=readers,
+                                                       timeshift=tz)), schema=schema)
     for c in RECORD_COLUMNS:
         a, b = want.column(c).to_pylist(), got.column(c).to_pylist()
         if a != b:
@@ -50,8 +51,9 @@ def compare(lf: LogFile, patterns: Patterns, block: int = 1 << 20) -> ColumnarRe
     # The JSON-lines mode: each record's line exactly as `output.record_json` writes it.
     s3 = FileStats(lf.source, lf.host, lf.role)
     lines = "".join("".join(b.column("json").to_pylist())
-                    for b in iter_file_batches(lf, patterns, s3, block=block, json=True))
-    assert lines == "".join(record_json(r) + "\n" for r in iter_file_records(lf, patterns, FileStats("", "", "")))
+                    for b in iter_file_batches(lf, patterns, s3, block=block, json=True, timeshift=tz))
+    assert lines == "".join(record_json(r) + "\n"
+                            for r in iter_file_records(lf, patterns, FileStats("", "", ""), timeshift=tz))
     assert _stats(s3) == _stats(s1)
     return readers[0]
 
@@ -273,3 +275,15 @@ def test_parse_cli_parquet_from_stdin(runner, tmp_path: Path) -> None:  # type: 
     import pyarrow.parquet as pq
 
     assert pq.read_table(out).column("message").to_pylist() == want
+
+
+@pytest.mark.parametrize("zone", ["Europe/Madrid", "America/Sao_Paulo", "UTC"])
+def test_tz_to_utc_across_dst_changes(tmp_path: Path, patterns: Patterns, zone: str) -> None:
+    stamps = ["2013-03-31 01:59:59,999", "2013-03-31 02:30:00,001", "2013-03-31 03:00:00,500",
+              "2013-10-27 02:30:00,250", "2013-10-27 02:30:00,250", "2013-10-27 03:00:01,000",
+              "2012-02-25 23:59:59,999", "2013-12-31T23:59:59.999"]
+    lines = [f"{t} INFO  [cloud.agent.Agent] (main:null) tick {i} Seq 1-{i}: i-2-{i}-VM" for i, t in enumerate(stamps)]
+    lines.insert(3, SPECIAL[2])  # a console line: no timestamp to convert
+    tz = TimeShift({"*": zone})
+    r = compare(_file(tmp_path, "agent.log", _text(lines * 3)), patterns, 700, tz)
+    assert r.handoff is None and r.fast_records == len(stamps) * 3
