@@ -910,7 +910,7 @@ class ColumnarReader:
         return pa.RecordBatch.from_arrays([timestamp, level, line_json], names=["timestamp", "level", "json"])
 
     def _to_utc(self, tsb: np.ndarray) -> Any:
-        """``--tz``: the ISO timestamps ``tsb`` (k × 23 bytes) in UTC, as the reader's
+        """``--tz``: the ISO timestamps ``tsb`` (k rows of 23 bytes) in UTC, as the reader's
         ``TimeShift`` writes them. A zone's offset is whole seconds, so the conversion is
         made once per distinct second and the milliseconds are carried over."""
         pa = _arrow()
