@@ -379,6 +379,8 @@ def run_parse(
     # Parts go beside a regular output file (same file system, no /tmp quota surprise);
     # for stdout, a device (/dev/null) or a FIFO, into the system temp dir, never into /dev.
     out_dir = Path(output).parent if str(output) != "-" and not _is_special(Path(output)) else None
+    if out_dir is not None and not out_dir.is_dir():
+        raise OutputError(f"{output}: directory {out_dir} does not exist")
     with tempfile.TemporaryDirectory(prefix="logparse-", dir=out_dir) as tmpdir:
         ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
         with ctx.Pool(

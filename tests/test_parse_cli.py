@@ -134,6 +134,17 @@ def test_missing_path_is_one_line_error(runner: CliRunner, tmp_path: Path) -> No
     assert r.stderr.strip() == f"Error: {tmp_path / 'nope.log'}: no such file or directory"
 
 
+@pytest.mark.parametrize(("fmt", "jobs"), [("parquet", "2"), ("jsonl", "2"), ("parquet", "1"), ("jsonl", "1")])
+def test_output_in_a_missing_directory_is_one_line_error(runner: CliRunner, tmp_path: Path, fmt: str,
+                                                         jobs: str) -> None:
+    log = tmp_path / "agent.log"
+    log.write_text(MS * 3)
+    out = tmp_path / "no-such-dir" / f"x.{fmt}"
+    r = runner.invoke(cli, ["parse", str(log), "-q", "-f", fmt, "-o", str(out), "--jobs", jobs])
+    assert r.exit_code == 1
+    assert r.stderr.strip() == f"Error: {out}: directory {out.parent} does not exist"
+
+
 def test_directory_without_logs(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     r = runner.invoke(cli, ["parse", str(tmp_path)])
