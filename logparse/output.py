@@ -244,6 +244,18 @@ def open_output(path: str | Path, *, binary: bool = False) -> Iterator[IO[Any]]:
         raise
 
 
+@contextlib.contextmanager
+def output_errors(output: str | Path) -> Iterator[None]:
+    """An ``OSError`` while writing ``output`` becomes a one-line ``OutputError`` naming it;
+    a closed pipe (``| head``) passes through, and the CLI stops quietly."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError(f"{output}: {e.strerror or e}") from e
+
+
 def write_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str, output: str | Path = "-") -> int:
     """Write ``rows`` to ``output`` in ``fmt``; returns the number of rows written.
 
@@ -253,17 +265,12 @@ def write_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str,
         return write_parquet(rows, columns, output)
     if fmt not in STREAM_FORMATS:
         raise OutputError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
-    try:
-        with open_output(output) as out:
-            w = RowWriter(out, fmt, columns)
-            for row in rows:
-                w.write(row)
-            w.close()
-            return w.count
-    except BrokenPipeError:
-        raise  # `| head`: the CLI stops quietly
-    except OSError as e:
-        raise OutputError(f"{output}: {e.strerror or e}") from e
+    with output_errors(output), open_output(output) as out:
+        w = RowWriter(out, fmt, columns)
+        for row in rows:
+            w.write(row)
+        w.close()
+        return w.count
 
 
 def _arrow_value(v: Any) -> Any:
@@ -335,36 +342,31 @@ def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output
     n = 0
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None
-    try:
-        with open_output(output, binary=True) as fp:
-            batch: dict[str, list[Any]] = {c: [] for c in columns}
+    with output_errors(output), open_output(output, binary=True) as fp:
+        batch: dict[str, list[Any]] = {c: [] for c in columns}
 
-            def flush() -> None:
-                nonlocal writer, schema
-                if not batch[columns[0]]:
-                    return
-                if schema is None:
-                    schema = _arrow_schema(columns, batch)
-                    writer = pq.ParquetWriter(fp, schema, **parquet_options(schema.names))
-                table = pa.table(batch, schema=schema)
-                writer.write_table(table)  # type: ignore[union-attr]
-                for c in columns:
-                    batch[c].clear()
+        def flush() -> None:
+            nonlocal writer, schema
+            if not batch[columns[0]]:
+                return
+            if schema is None:
+                schema = _arrow_schema(columns, batch)
+                writer = pq.ParquetWriter(fp, schema, **parquet_options(schema.names))
+            table = pa.table(batch, schema=schema)
+            writer.write_table(table)  # type: ignore[union-attr]
+            for c in columns:
+                batch[c].clear()
 
-            for row in rows:
-                for c in columns:
-                    batch[c].append(_arrow_value(row.get(c)))
-                n += 1
-                if n % batch_rows == 0:
-                    flush()
-            flush()
-            if writer is None:
-                writer = pq.ParquetWriter(fp, _arrow_schema(columns, batch), **parquet_options(columns))
-            writer.close()
-    except BrokenPipeError:
-        raise  # `| head`: the CLI stops quietly
-    except OSError as e:
-        raise OutputError(f"{output}: {e.strerror or e}") from e
+        for row in rows:
+            for c in columns:
+                batch[c].append(_arrow_value(row.get(c)))
+            n += 1
+            if n % batch_rows == 0:
+                flush()
+        flush()
+        if writer is None:
+            writer = pq.ParquetWriter(fp, _arrow_schema(columns, batch), **parquet_options(columns))
+        writer.close()
     return n
 
 
@@ -504,32 +506,27 @@ def write_batches_parquet(batches: Iterable[Any], output: str | Path, batch_rows
         release_arrow_memory()
     schema = record_arrow_schema()
     n = 0
-    try:
-        with open_output(output, binary=True) as fp:
-            writer = pq.ParquetWriter(fp, schema, **parquet_options(schema.names))
-            pending: list[Any] = []
-            rows = 0
-            for batch in batches:
-                pending.append(batch)
-                rows += batch.num_rows
-                if rows < batch_rows:
-                    continue
-                table = pa.Table.from_batches(pending, schema=schema)
-                whole = rows - rows % batch_rows
-                writer.write_table(table.slice(0, whole), row_group_size=batch_rows)
-                n += whole
-                pending = table.slice(whole).to_batches() if whole < rows else []
-                rows -= whole
-                del table
-                pa.default_memory_pool().release_unused()
-            if rows:
-                writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=batch_rows)
-                n += rows
-            writer.close()
-    except BrokenPipeError:
-        raise  # `| head`: the CLI stops quietly
-    except OSError as e:
-        raise OutputError(f"{output}: {e.strerror or e}") from e
+    with output_errors(output), open_output(output, binary=True) as fp:
+        writer = pq.ParquetWriter(fp, schema, **parquet_options(schema.names))
+        pending: list[Any] = []
+        rows = 0
+        for batch in batches:
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows < batch_rows:
+                continue
+            table = pa.Table.from_batches(pending, schema=schema)
+            whole = rows - rows % batch_rows
+            writer.write_table(table.slice(0, whole), row_group_size=batch_rows)
+            n += whole
+            pending = table.slice(whole).to_batches() if whole < rows else []
+            rows -= whole
+            del table
+            pa.default_memory_pool().release_unused()
+        if rows:
+            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=batch_rows)
+            n += rows
+        writer.close()
     return n
 
 

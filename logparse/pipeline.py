@@ -27,6 +27,7 @@ from .models import RECORD_COLUMNS, FileStats, Record
 from .output import (
     RowWriter,
     open_output,
+    output_errors,
     parquet_options,
     release_arrow_memory,
     write_batches_parquet,
@@ -464,7 +465,7 @@ def _concat_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: S
     from .pqconcat import Concatenator, ParquetMergeError
 
     try:
-        with open_output(output, binary=True) as fp:
+        with output_errors(output), open_output(output, binary=True) as fp:
             joined = Concatenator(fp)
             for idx, part, st, _n in results:
                 stats_for(units[idx].file).add(st)
@@ -475,8 +476,6 @@ def _concat_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: S
             return joined.close()
     except ParquetMergeError as e:  # never seen: the parts are written by the workers
         raise OutputError(f"{output}: cannot join the workers' parts: {e}") from e
-    except OSError as e:
-        raise OutputError(f"{output}: {e.strerror or e}") from e
 
 
 def _merge_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Sequence[Unit],
