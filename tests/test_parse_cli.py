@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,17 @@ def test_a_closed_pipe_ends_quietly(args: list[str]) -> None:
         err = proc.stderr.read().decode()
         proc.wait(timeout=60)
     assert "Error" not in err and "Traceback" not in err
+
+
+def test_default_jobs_follow_the_affinity_mask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pinned to one core (``taskset -c 0``, a cpuset container), the default is one worker,
+    whatever ``os.cpu_count()`` says; on every core it is capped at 8."""
+    from logparse.cli.common import default_jobs
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert default_jobs() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert default_jobs() == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert default_jobs() == 8

@@ -85,14 +85,22 @@ def input_options(f: F) -> F:
 
 
 def default_jobs() -> int:
-    """Worker processes by default: every core (results do not depend on it)."""
-    return max(1, min(os.cpu_count() or 1, 8))
+    """Worker processes by default: every core this process may run on (results do not depend on it).
+
+    The affinity mask, not ``os.cpu_count()``: under ``taskset -c 0`` or a cpuset-limited
+    container, two workers on one core are slower than one.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
 
 
 def jobs_option(f: F) -> F:
     """``-j/--jobs``: worker processes over files and record-aligned byte ranges."""
     return click.option(
-        "-j", "--jobs", type=click.IntRange(1, 64), default=default_jobs, show_default="all cores",
+        "-j", "--jobs", type=click.IntRange(1, 64), default=default_jobs, show_default="all usable cores",
         help="Worker processes (large plain files are split at record boundaries); "
              "the output does not depend on it.")(f)
 
