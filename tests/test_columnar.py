@@ -287,3 +287,20 @@ def test_tz_to_utc_across_dst_changes(tmp_path: Path, patterns: Patterns, zone: 
     tz = TimeShift({"*": zone})
     r = compare(_file(tmp_path, "agent.log", _text(lines * 3)), patterns, 700, tz)
     assert r.handoff is None and r.fast_records == len(stamps) * 3
+
+
+def test_block_buffer_is_reused_only_when_nothing_holds_it(patterns: Patterns) -> None:
+    """Each block goes into the last block's buffer (no fresh pages per block), unless a
+    view of it is still alive: then a new buffer, and the view keeps its bytes."""
+    import numpy as np
+
+    lf = LogFile(Path("x.log"), "x.log", "h", "management")
+    cr = ColumnarReader(lf, patterns, FileStats(lf.source, lf.host, lf.role))
+    first = cr._fill(b"ab", b"cd\n")
+    assert bytes(first) == b"abcd\n" + bytes(64)
+    second = cr._fill(b"", b"longer line\n")
+    assert second is first and bytes(second) == b"longer line\n" + bytes(64)
+    view = np.frombuffer(second, np.uint8)
+    third = cr._fill(b"x", b"\n")
+    assert third is not second and bytes(third) == b"x\n" + bytes(64)
+    assert view[:12].tobytes() == b"longer line\n"
