@@ -1666,7 +1666,6 @@ def analyze(
     encoding: str = "utf-8",
     records: Iterable[Record] | None = None,
     jobs: int = 1,
-    pattern_dirs: Sequence[str | Path] = (),
 ) -> Analysis:
     """Read every record once and correlate MS and agent logs into an :class:`Analysis`.
 
@@ -1679,8 +1678,6 @@ def analyze(
         (tests, filters); ``files`` stays empty then.
     :param jobs: worker processes; > 1 splits the inputs (pipeline.plan_units) and gives
         the same result as one process.
-    :param pattern_dirs: the extra pattern directories ``patterns`` was loaded with (the
-        workers load them again).
     :raises InputError: a path is missing or unreadable.
 
     Example::
@@ -1695,7 +1692,7 @@ def analyze(
     if records is None and jobs > 1:
         files = as_logfiles(paths_or_files, hosts)
         if all(f.path is not None for f in files):
-            return _analyze_parallel(c, files, pats, jobs, pattern_dirs, timeshift, encoding)  # type: ignore[arg-type]
+            return _analyze_parallel(c, files, pats, jobs, timeshift, encoding)
     if records is None:
         records = iter_records(
             paths_or_files, pats, hosts=hosts, timeshift=timeshift, stats=c.a.files, encoding=encoding
@@ -1723,10 +1720,10 @@ def analyze(
 _X: dict[str, Any] = {}
 
 
-def _init_extract(pattern_dirs: Sequence[str], tz: dict[str, str] | None, encoding: str) -> None:
+def _init_extract(patterns: Patterns, tz: dict[str, str] | None, encoding: str) -> None:
     from .events import EventMatcher
 
-    _X["patterns"] = load_patterns(pattern_dirs)
+    _X["patterns"] = patterns
     _X["match"] = EventMatcher(_X["patterns"]).match
     _X["timeshift"] = TimeShift(tz) if tz else None
     _X["encoding"] = encoding
@@ -1774,7 +1771,7 @@ def extract_unit(unit: Unit) -> tuple[int, FileStats, list[_Shipped], str | None
 
 
 def _analyze_parallel(c: _Correlator, files: list[LogFile], pats: Patterns, jobs: int,
-                      pattern_dirs: Sequence[str | Path], timeshift: TimeShift | None,
+                      timeshift: TimeShift | None,
                       encoding: str) -> Analysis:
     import multiprocessing as mp
     import os
@@ -1787,7 +1784,7 @@ def _analyze_parallel(c: _Correlator, files: list[LogFile], pats: Patterns, jobs
             c.a.files.append(per_file[u.file.source])
     tz = timeshift.zones if timeshift is not None else None
     ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
-    with ctx.Pool(jobs, initializer=_init_extract, initargs=([str(d) for d in pattern_dirs], tz, encoding)) as pool:
+    with ctx.Pool(jobs, initializer=_init_extract, initargs=(pats, tz, encoding)) as pool:
 
         def agent_events() -> Iterator[Event]:
             for idx, st, kept, first, last in pool.imap(extract_unit, units, chunksize=1):

@@ -116,7 +116,7 @@ def run_analysis(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_m
     patterns, files = load_inputs(paths, pattern_dirs, host_map)
     zones = parse_tz(tz)
     analysis = analyze(files, patterns, timeshift=TimeShift(zones) if zones else None,
-                       encoding=encoding, jobs=jobs, pattern_dirs=pattern_dirs)
+                       encoding=encoding, jobs=jobs)
     if since or until:
         analysis = window(analysis, normalize_time_bound(since, "--since") if since else None,
                           normalize_time_bound(until, "--until") if until else None)

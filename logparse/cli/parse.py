@@ -52,7 +52,7 @@ def parse(paths: tuple[Path, ...], pattern_dirs: tuple[Path, ...], host_map: tup
     try:
         stats, _rows = run_parse(
             files, patterns, fmt=fmt.lower(), output=output, jobs=jobs,
-            pattern_dirs=[str(d) for d in pattern_dirs], tz=parse_tz(tz),
+            tz=parse_tz(tz),
             rfilter=make_filter(since, until, level), encoding=encoding,
             progress=(lambda b: bar.update(b)) if bar is not None else None,
         )
