@@ -51,7 +51,7 @@ from .records import (
     find_jobs,
     find_vms,
 )
-from .sources import LogFile, counted_chunks, lines_of_chunks, open_chunks
+from .sources import LogFile, PlainReads, counted_chunks, lines_of_chunks, open_chunks, open_plain
 
 #: The header regex this module implements as byte tests (``patterns/formats.toml``,
 #: format ``log4j``). If the bundled format ever differs, the fast path switches itself
@@ -577,8 +577,9 @@ class ColumnarReader:
         self.handoff: str | None = None if self.fast else "not eligible"
         self.slow_records = 0
 
-    def iter_batches(self, chunks: Iterator[bytes]) -> Iterator[Any]:
-        """Record batches (``RECORD_COLUMNS``) of the decompressed byte ``chunks``."""
+    def iter_batches(self, chunks: Iterable[bytes] | PlainReads) -> Iterator[Any]:
+        """Record batches (``RECORD_COLUMNS``) of the decompressed byte ``chunks`` (or of a
+        plain file, read into the block buffer)."""
         if not self.fast:
             yield from self._slow(chunks, b"", self.first_line)
             return
@@ -587,18 +588,22 @@ class ColumnarReader:
         carry_lines = 0  # `\n`s in `carry`
         line_no = self.first_line
         started = False
-        for chunk in chunks:
-            stats.bytes_read += len(chunk)
-            nl = chunk.rfind(b"\n")
-            if nl < 0:
-                carry += chunk
-                if len(carry) > MAX_CARRY:
-                    break
-                continue
+        if not isinstance(chunks, PlainReads):
+            chunks = iter(chunks)  # the record reader goes on from where this stops
+        while True:
             # One buffer per block: the open record carried over, the chunk, zero padding.
-            size = len(carry) + len(chunk)
-            data = self._fill(carry, chunk)
-            cut = len(carry) + nl + 1
+            data, size = self._next_block(carry, chunks)
+            if size == len(carry):  # the end
+                break
+            stats.bytes_read += size - len(carry)
+            nl = data.rfind(b"\n", len(carry), size)
+            if nl < 0:
+                carry = bytes(data[:size])
+                if len(carry) > MAX_CARRY:
+                    yield from self._slow(chunks, carry, line_no)
+                    return
+                continue
+            cut = nl + 1
             # Lines are counted as they are read, as the record reader's splitter does: a
             # warning about a damaged stream names the lines read before the damage.
             ends = _newlines(data, cut)
@@ -621,32 +626,46 @@ class ColumnarReader:
             if len(carry) > MAX_CARRY:
                 yield from self._slow(chunks, carry, line_no)
                 return
-        else:
-            if not carry:
-                return
-            partial = not carry.endswith(b"\n")  # a last line without its `\n`
-            body = carry + b"\n" if partial else carry
-            data = bytearray(body)
-            data += bytes(_PAD)
-            try:
-                if not started:
-                    self._sniff(data)
-                used, lines, out = self._block(data, len(body), len(body), line_no, True, not started)
-            except _Handoff as e:
-                self.handoff = f"{e} (line {line_no} on)"
-                yield from self._slow(chunks, carry, line_no)
-                return
-            stats.lines += partial
-            yield from out
+        if not carry:
             return
-        yield from self._slow(chunks, carry, line_no)
+        partial = not carry.endswith(b"\n")  # a last line without its `\n`
+        body = carry + b"\n" if partial else carry
+        data = bytearray(body)
+        data += bytes(_PAD)
+        try:
+            if not started:
+                self._sniff(data)
+            used, lines, out = self._block(data, len(body), len(body), line_no, True, not started)
+        except _Handoff as e:
+            self.handoff = f"{e} (line {line_no} on)"
+            yield from self._slow(chunks, carry, line_no)
+            return
+        stats.lines += partial
+        yield from out
 
-    def _fill(self, carry: bytes, chunk: bytes) -> bytearray:
-        """``carry + chunk`` then ``_PAD`` zero bytes, in the buffer of the last block when
-        nothing holds it any more (the batches are copies): a new 2 MiB buffer per block
-        cost its page faults, 50 ms on a 198 MB log (measured)."""
-        size = len(carry) + len(chunk)
-        need = size + _PAD
+    def _next_block(self, carry: bytes, chunks: Iterator[bytes] | PlainReads) -> tuple[bytearray, int]:
+        """The block buffer holding ``carry``, then the next chunk, then ``_PAD`` zero bytes,
+        and the size of the first two; ``len(carry)`` at the end of the input."""
+        if isinstance(chunks, PlainReads):
+            data = self._buffer(len(carry) + chunks.chunk + _PAD)
+            data[:len(carry)] = carry
+            with memoryview(data) as view:
+                n = chunks.readinto(view[len(carry):len(carry) + chunks.chunk])
+            size = len(carry) + n
+            del data[size + _PAD:]
+        else:
+            chunk = next(chunks, b"")
+            size = len(carry) + len(chunk)
+            data = self._buffer(size + _PAD)
+            data[:len(carry)] = carry
+            data[len(carry):size] = chunk
+        data[size:size + _PAD] = _ZEROS
+        return data, size
+
+    def _buffer(self, need: int) -> bytearray:
+        """A buffer of ``need`` bytes: the last block's when nothing holds it any more (the
+        batches are copies). A new 2 MiB buffer per block cost its page faults, 50 ms on a
+        198 MB log (measured)."""
         data = self._buf
         if data is not None:
             try:
@@ -661,9 +680,6 @@ class ColumnarReader:
                 data = None
         if data is None:
             data = self._buf = bytearray(need)
-        data[:len(carry)] = carry
-        data[len(carry):size] = chunk
-        data[size:need] = _ZEROS
         return data
 
     def _sniff(self, data: bytearray) -> None:
@@ -678,7 +694,7 @@ class ColumnarReader:
                 return
         raise _Handoff("64 empty lines first")
 
-    def _slow(self, chunks: Iterator[bytes], head: bytes, line_no: int) -> Iterator[Any]:
+    def _slow(self, chunks: Iterable[bytes], head: bytes, line_no: int) -> Iterator[Any]:
         """The record reader over ``head`` and the rest of ``chunks``, from line ``line_no``."""
         self.stats.lines -= head.count(b"\n")  # counted when read; the reader counts them again
         reader = RecordReader(self.lf, self.patterns, self.stats, first_line=line_no,
@@ -1013,7 +1029,19 @@ def iter_file_batches(lf: LogFile, patterns: Patterns, stats: FileStats, *, star
                         json=json)
     if reader is not None:
         reader.append(cr)
-    return cr.iter_batches(open_chunks(lf, stats, start=start, length=length, chunk=block))
+    return _file_batches(cr, lf, stats, start, length, block)
+
+
+def _file_batches(cr: ColumnarReader, lf: LogFile, stats: FileStats, start: int, length: int | None,
+                  block: int) -> Iterator[Any]:
+    src = open_plain(lf, start=start, length=length, chunk=block)
+    if src is None:
+        yield from cr.iter_batches(open_chunks(lf, stats, start=start, length=length, chunk=block))
+        return
+    try:
+        yield from cr.iter_batches(src)
+    finally:
+        src.close()
 
 
 __all__ = ["ColumnarReader", "eligible", "iter_file_batches"]

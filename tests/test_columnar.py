@@ -296,11 +296,37 @@ def test_block_buffer_is_reused_only_when_nothing_holds_it(patterns: Patterns) -
 
     lf = LogFile(Path("x.log"), "x.log", "h", "management")
     cr = ColumnarReader(lf, patterns, FileStats(lf.source, lf.host, lf.role))
-    first = cr._fill(b"ab", b"cd\n")
-    assert bytes(first) == b"abcd\n" + bytes(64)
-    second = cr._fill(b"", b"longer line\n")
+    first, size = cr._next_block(b"ab", iter([b"cd\n"]))
+    assert bytes(first) == b"abcd\n" + bytes(64) and size == 5
+    second, _ = cr._next_block(b"", iter([b"longer line\n"]))
     assert second is first and bytes(second) == b"longer line\n" + bytes(64)
     view = np.frombuffer(second, np.uint8)
-    third = cr._fill(b"x", b"\n")
+    third, _ = cr._next_block(b"x", iter([b"\n"]))
     assert third is not second and bytes(third) == b"x\n" + bytes(64)
     assert view[:12].tobytes() == b"longer line\n"
+
+
+def test_plain_file_blocks_are_read_into_the_buffer(tmp_path: Path, patterns: Patterns) -> None:
+    """A plain file's chunks land in the block buffer after the carry, with the zero
+    padding right after them (also for the short last one), within a byte range."""
+    from logparse.sources import open_plain
+
+    f = tmp_path / "agent.log"
+    f.write_bytes(b"0123456789abcdefghij")
+    lf = LogFile(f, str(f), "h", "agent")
+    cr = ColumnarReader(lf, patterns, FileStats(lf.source, lf.host, lf.role))
+    src = open_plain(lf, start=2, length=15, chunk=8)
+    assert src is not None
+    got = []
+    carry = b"C"
+    while True:
+        data, size = cr._next_block(carry, src)
+        if size == len(carry):
+            break
+        assert bytes(data) == carry + bytes(data[len(carry):size]) + bytes(64) and len(data) == size + 64
+        got.append(bytes(data[len(carry):size]))
+    src.close()
+    assert got == [b"23456789", b"abcdefg"]
+    gz = tmp_path / "x.log.gz"
+    gz.write_bytes(gzip.compress(b"x\n"))
+    assert open_plain(LogFile(gz, str(gz), "h", "agent")) is None
