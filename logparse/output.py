@@ -488,10 +488,11 @@ def write_records_parquet(records: Iterable[Record], output: str | Path, batch_r
     return write_batches_parquet(records_to_batches(records, batch_rows), output, batch_rows)
 
 
-#: Rows per row group of a store written from columnar batches. Against 8192, on the 198 MB
-#: bench log: 23 row groups instead of 90, footers a quarter as long for ``parse --jobs``
-#: to join; 50-60 ms faster with 1 or 2 processes, 17 MB more peak RSS (measured).
-STORE_ROW_GROUP = 32768
+#: Rows per row group of a store written from columnar batches. Larger groups write a little
+#: faster (32768: 50 ms less on the 198 MB bench log) but hold more rows at once: peak RSS of
+#: ``parse -f parquet --jobs 1`` over the 998 MB bundle was 161 MB with 8192, 172 MB with
+#: 16384, 210 MB with 32768 (measured; the target is 200 MB).
+STORE_ROW_GROUP = 8192
 
 
 def write_batches_parquet(batches: Iterable[Any], output: str | Path, batch_rows: int = STORE_ROW_GROUP,

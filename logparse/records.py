@@ -844,9 +844,9 @@ def _store_batches_of(pf: Any, source: str, batch_size: int) -> Iterator[Any]:
         st = pf.metadata.row_group(i).column(col).statistics
         if st is not None and st.has_min_max and not (st.min <= source <= st.max):
             continue
-        table = pf.read_row_group(i, columns=cols, use_threads=False)
-        table = table.filter(pc.is_in(table.column("source"), value_set=wanted))
-        yield from table.to_batches(max_chunksize=batch_size)
+        # Decoded a batch at a time, not a row group at a time (32768 rows of text).
+        for batch in pf.iter_batches(batch_size=batch_size, row_groups=[i], columns=cols, use_threads=False):
+            yield batch.filter(pc.is_in(batch.column("source"), value_set=wanted))
 
 
 @dataclass(frozen=True, slots=True)
