@@ -10,7 +10,6 @@ pickling every record drops 2 processes to 79 MB/s).
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import re
 import shutil
@@ -397,6 +396,8 @@ def run_parse(
     if out_dir is not None and not out_dir.is_dir():
         raise OutputError(f"{output}: directory {out_dir} does not exist")
     with tempfile.TemporaryDirectory(prefix="logparse-", dir=out_dir) as tmpdir:
+        import multiprocessing as mp  # here: one process needs none of it
+
         ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
         with ctx.Pool(
             jobs,

@@ -330,3 +330,13 @@ def test_plain_file_blocks_are_read_into_the_buffer(tmp_path: Path, patterns: Pa
     gz = tmp_path / "x.log.gz"
     gz.write_bytes(gzip.compress(b"x\n"))
     assert open_plain(LogFile(gz, str(gz), "h", "agent")) is None
+
+
+@given(st.lists(st.integers(-5, 5), max_size=30))
+def test_unique_equals_numpys(values: list[int]) -> None:
+    import numpy as np
+
+    from logparse.columnar import _unique
+
+    x = np.array(values, np.int64)
+    assert _unique(x).tolist() == np.unique(x).tolist()
