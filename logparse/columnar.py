@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -220,7 +220,7 @@ class _Escaped(_Padded):
             self.cum = np.zeros(len(self.at) + 1, np.int64)
             np.cumsum(extra, out=self.cum[1:])
             raw = raw.replace(b"\\", b"\\\\")  # first: later escapes add backslashes
-            for v in _unique(vals).tolist():
+            for v in np.flatnonzero(np.bincount(vals, minlength=256)).tolist():  # the bytes present
                 if v == 92:
                     continue
                 raw = raw.replace(bytes([v]), _ESCAPE_OF[v])
@@ -233,6 +233,26 @@ class _Escaped(_Padded):
         if not len(self.at):
             return p
         return p + self.cum[np.searchsorted(self.at, p)]
+
+    def mover(self, starts: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """``moved`` for offsets of rows that start at ``starts``: one offset per row, at or
+        after its start. Most header fields have no escape between the line start and
+        themselves, so they move by the row's count; only the others are searched (a
+        search per field and row took 0.18 s per 198 MB, measured)."""
+        if not len(self.at):
+            return lambda p: p
+        i = np.searchsorted(self.at, starts)
+        base = self.cum[i]
+        first = np.append(self.at, np.iinfo(np.int64).max)[i]  # the row's first escape
+
+        def moved(p: np.ndarray) -> np.ndarray:
+            out = p + base
+            far = np.flatnonzero(p > first)
+            if len(far):
+                out[far] = self.moved(p[far])
+            return out
+
+        return moved
 
 
 # Bytes an escape adds: `\"`, `\\`, `\n` … one; `\u00XX` five.
@@ -921,7 +941,7 @@ class ColumnarReader:
 
         esc = _Escaped(body, blk.a[:blk.size])
         ebuf = pa.py_buffer(esc.data)
-        mv = esc.moved
+        mv = esc.mover(blk.ls[blk.hdr[:k]])
 
         def espan(start: np.ndarray, end: np.ndarray, valid: np.ndarray | None = None) -> Any:
             return _spans(ebuf, esc, mv(start[:k]), mv(end[:k]), None if valid is None else valid[:k])

@@ -340,3 +340,18 @@ def test_unique_equals_numpys(values: list[int]) -> None:
 
     x = np.array(values, np.int64)
     assert _unique(x).tolist() == np.unique(x).tolist()
+
+
+def test_json_lines_with_escapes_inside_header_fields(tmp_path: Path, patterns: Patterns) -> None:
+    """Quotes, tabs and backslashes in the logger, thread and NDC (before the message): the
+    JSON offsets of those rows are searched, not moved by the row's count."""
+    lines = [
+        '2013-08-07 14:02:11,110 DEBUG [a"b.C] (t\\x:job-1) msg "q" and \\ more',
+        "2013-08-07 14:02:11,111 INFO  [c.D] (Job-Executor-1\t2:job-2 = [ x\"y ]) Seq 1-22: i-2-5-VM \"z\"",
+        "\tat com.cloud.X.y(X.java:1)",
+        '2013-08-07 14:02:11,112 WARN  [e.F] (a:null) (logid:abc) plain "quoted" \x01 text',
+        "2013-08-07 14:02:11,113 ERROR [g.H] (b:null) no escapes at all",
+    ]
+    lf = _file(tmp_path, "management-server.log", _text(lines * 3))
+    r = compare(lf, patterns, 64)
+    assert r.fast_records == 12
