@@ -9,6 +9,7 @@ handed everything to the reader would fail here.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -189,21 +190,8 @@ def test_gzip_rotated_and_byte_range(tmp_path: Path, patterns: Patterns) -> None
     assert want.equals(got) and _stats(s1) == _stats(s2)
 
 
-def test_user_format_in_front_turns_the_fast_path_off(tmp_path: Path) -> None:
-    pdir = tmp_path / "pats"
-    pdir.mkdir()
-    (pdir / "mine.toml").write_text("""schema_version = 1
-[[formats]]
-id = "mine"
-title = "a user's layout tried first"
-priority = 50
-regex = '^(?P<timestamp>\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d,\\d{3}) (?P<message>MINE .*)$'
-timestamp = "log4j"
-[[formats.samples]]
-line = "2012-03-01 14:02:11,102 MINE x"
-expect = { message = "MINE x" }
-""")
-    patterns = load_patterns([pdir])
+def test_user_format_in_front_turns_the_fast_path_off(tmp_path: Path, user_format: Callable[..., Patterns]) -> None:
+    patterns = user_format(priority=50)
     lf = _file(tmp_path, "agent.log", _text([HEADERS[0], "2012-03-01 14:02:11,102 MINE x", HEADERS[1]]))
     reader = RecordReader(lf, patterns, FileStats(lf.source, lf.host, lf.role))
     assert not eligible(reader, "utf-8")

@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import os
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 
@@ -316,28 +317,14 @@ def test_pieces_shrink_towards_the_end_of_a_file(pieces: float, jobs: int, unit:
     assert sizes[-1] <= least + least // 2 if cuts else sizes == [size]
 
 
-def test_workers_use_the_patterns_they_are_given(tmp_path: Path) -> None:
+def test_workers_use_the_patterns_they_are_given(tmp_path: Path, user_format: Callable[..., Patterns]) -> None:
     """A user's format, loaded by the caller, is the workers' too (they inherit the loaded
     patterns; before, each loaded the bundled set plus whatever directories it was told)."""
-    from logparse.patterns import load_patterns
-
-    pdir = tmp_path / "pats"
-    pdir.mkdir()
-    (pdir / "mine.toml").write_text("""schema_version = 1
-[[formats]]
-id = "mine"
-title = "a user's layout"
-regex = '^(?P<timestamp>\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d,\\d{3}) MINE (?P<message>.*)$'
-timestamp = "log4j"
-[[formats.samples]]
-line = "2013-08-07 14:02:11,102 MINE x"
-expect = { message = "x" }
-""")
     mine = [f"2013-08-07 14:02:{i % 60:02d},102 MINE step {i}\n" for i in range(400)]
     log = tmp_path / "logs" / "management-server.log"
     log.parent.mkdir()
     log.write_text(MS + "".join(mine) + MS)
-    patterns = load_patterns([pdir])
+    patterns = user_format()
     files = discover([log])
     outs = []
     for jobs in (1, 2):
