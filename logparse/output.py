@@ -489,7 +489,7 @@ def write_records_parquet(records: Iterable[Record], output: str | Path, batch_r
 
 
 #: Rows per row group of a store written from columnar batches. Larger groups write a little
-#: faster (32768: 50 ms less on the 198 MB bench log) but hold more rows at once: peak RSS of
+#: faster (32768: 36-50 ms less on the 198 MB bench log) but hold more rows at once: peak RSS of
 #: ``parse -f parquet --jobs 1`` over the 998 MB bundle was 161 MB with 8192, 172 MB with
 #: 16384, 210 MB with 32768 (measured; the target is 200 MB).
 STORE_ROW_GROUP = 8192
