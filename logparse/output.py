@@ -245,6 +245,22 @@ def open_output(path: str | Path, *, binary: bool = False) -> Iterator[IO[Any]]:
 
 
 @contextlib.contextmanager
+def parquet_writers() -> Iterator[list[Any]]:
+    """A list for the ParquetWriters of a file being written. On an error they are
+    closed here, quietly, while the file under them is still open. Otherwise pyarrow
+    closes them when they are collected, into the closed file, and prints a traceback
+    (``ValueError: write to closed file``) after the one-line error."""
+    writers: list[Any] = []
+    try:
+        yield writers
+    except BaseException:
+        for w in writers:
+            with contextlib.suppress(Exception):
+                w.close()
+        raise
+
+
+@contextlib.contextmanager
 def output_errors(output: str | Path) -> Iterator[None]:
     """An ``OSError`` while writing ``output`` becomes a one-line ``OutputError`` naming it;
     a closed pipe (``| head``) passes through, and the CLI stops quietly."""
@@ -342,7 +358,7 @@ def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output
     n = 0
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None
-    with output_errors(output), open_output(output, binary=True) as fp:
+    with output_errors(output), open_output(output, binary=True) as fp, parquet_writers() as open_writers:
         batch: dict[str, list[Any]] = {c: [] for c in columns}
 
         def flush() -> None:
@@ -352,6 +368,7 @@ def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output
             if schema is None:
                 schema = _arrow_schema(columns, batch)
                 writer = pq.ParquetWriter(fp, schema, **parquet_options(schema.names))
+                open_writers.append(writer)
             table = pa.table(batch, schema=schema)
             writer.write_table(table)  # type: ignore[union-attr]
             for c in columns:
@@ -366,6 +383,7 @@ def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output
         flush()
         if writer is None:
             writer = pq.ParquetWriter(fp, _arrow_schema(columns, batch), **parquet_options(columns))
+            open_writers.append(writer)
         writer.close()
     return n
 
@@ -515,8 +533,9 @@ def write_batches_parquet(batches: Iterable[Any], output: str | Path, batch_rows
         release_arrow_memory()
     schema = record_arrow_schema()
     n = 0
-    with output_errors(output), open_output(output, binary=True) as fp:
+    with output_errors(output), open_output(output, binary=True) as fp, parquet_writers() as open_writers:
         writer = pq.ParquetWriter(fp, schema, **parquet_options(schema.names))
+        open_writers.append(writer)
         pending: list[Any] = []
         rows = 0
         for batch in batches:

@@ -28,6 +28,7 @@ from .output import (
     open_output,
     output_errors,
     parquet_options,
+    parquet_writers,
     release_arrow_memory,
     write_batches_parquet,
     write_json_batches,
@@ -36,7 +37,7 @@ from .output import (
 )
 from .patterns import Patterns
 from .records import LEVEL_RANK, RecordReader, TimeShift, iter_file_records
-from .sources import LogFile, is_compressed
+from .sources import LogFile, splittable
 
 UNIT_BYTES = 32 << 20
 
@@ -217,7 +218,7 @@ def iter_units(files: Sequence[LogFile], patterns: Patterns, jobs: int,
     unit_bytes = unit_bytes or UNIT_BYTES
     n = 0
     for lf in files:
-        if jobs > 1 and lf.path is not None and lf.role != "store" and not is_compressed(lf.path):
+        if jobs > 1 and lf.path is not None and lf.role != "store" and splittable(lf.path):
             size = lf.path.stat().st_size
             if size > unit_bytes * 3 // 2:
                 cuts = _header_offsets(lf, patterns, piece_offsets(size, jobs, unit_bytes), size)
@@ -511,7 +512,7 @@ def _merge_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Se
     release_arrow_memory()
     total = 0
     writer = None
-    with open_output(output, binary=True) as fp:
+    with open_output(output, binary=True) as fp, parquet_writers() as open_writers:
         for idx, part, st, n in results:
             stats_for(units[idx].file).add(st)
             # Row group by row group with small read buffers: 133 MB peak here against 159 MB
@@ -521,12 +522,14 @@ def _merge_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: Se
                 table = pf.read_row_group(i, use_threads=False)
                 if writer is None:
                     writer = pq.ParquetWriter(fp, table.schema, **parquet_options(table.schema.names))
+                    open_writers.append(writer)
                 if table.schema != writer.schema:
                     table = table.cast(writer.schema)
                 writer.write_table(table)
                 del table
             if writer is None and n == 0:
                 writer = pq.ParquetWriter(fp, pf.schema_arrow, **parquet_options(pf.schema_arrow.names))
+                open_writers.append(writer)
             os.unlink(part)
             total += n
             if progress is not None:

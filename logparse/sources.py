@@ -409,8 +409,21 @@ def store_sources(path: Path, shown: str) -> list[tuple[str, str]]:
     return list(out)
 
 
+def _regular(path: Path) -> bool:
+    """True for a regular file. Anything else (a named pipe, a device) is read once, from
+    the start, by the reader: peeking at its first bytes would consume them."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def is_store(path: Path) -> bool:
     """True when ``path`` is a Parquet file (a parsed store written by ``parse -f parquet``)."""
+    if not _regular(path):
+        return False
     try:
         with open(path, "rb") as fp:
             if fp.read(4) != b"PAR1":
@@ -426,6 +439,11 @@ def is_compressed(path: Path) -> bool:
     with open(path, "rb") as fp:
         head = fp.read(6)
     return _kind(head) != "plain"
+
+
+def splittable(path: Path) -> bool:
+    """True when byte ranges of ``path`` can be read apart: a regular, uncompressed file."""
+    return _regular(path) and not is_compressed(path)
 
 
 class PlainReads:
@@ -474,16 +492,14 @@ class PlainReads:
 def open_plain(lf: LogFile, *, start: int = 0, length: int | None = None, chunk: int = CHUNK) -> PlainReads | None:
     """``PlainReads`` of ``lf`` when it is a plain regular file, else None (stdin, a pipe,
     a compressed file: ``open_chunks`` then)."""
-    if lf.path is None:
+    if lf.path is None or not _regular(lf.path):  # a pipe is opened once, by open_chunks
         return None
-    import stat
-
     try:
         fp = open(lf.path, "rb", buffering=0)  # noqa: SIM115 (PlainReads closes it); unbuffered: one read(2) per block
     except OSError as e:
         raise InputError(f"{lf.source}: {e.strerror or e}") from e
     try:
-        if not stat.S_ISREG(os.fstat(fp.fileno()).st_mode) or _kind(fp.read(6)) != "plain":
+        if _kind(fp.read(6)) != "plain":
             fp.close()
             return None
         fp.seek(start)

@@ -7,9 +7,10 @@ import gzip
 import io
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logparse.cli import cli
-from logparse.models import RECORD_COLUMNS
+from logparse.models import RECORD_COLUMNS, FileStats
 from logparse.patterns import Patterns
 from logparse.pipeline import RecordFilter, run_parse
 from logparse.sources import discover
@@ -334,3 +335,74 @@ def test_workers_use_the_patterns_they_are_given(tmp_path: Path, user_format: Ca
         assert stats[0].records == n == 400 + 2 * 4
     assert outs[0] == outs[1]
     assert b'"message": "step 399"' in outs[1]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_named_pipe_input_is_read_once(tmp_path: Path, jobs: str) -> None:
+    """A named pipe is opened once, by the reader: nothing peeks at its first bytes (a store
+    check, a compression check, the plain-file reader), which would consume them and leave
+    the reader waiting for a writer that is gone."""
+    import subprocess
+    import sys
+    import threading
+
+    data = (MS * 200).encode()
+    plain = tmp_path / "plain.log"
+    plain.write_bytes(data)
+    fifo = tmp_path / "pipe.log"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as w:
+            w.write(data)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    outs = []
+    for src in (fifo, plain):
+        out = tmp_path / f"{src.stem}.jsonl"
+        subprocess.run([sys.executable, "-m", "logparse", "parse", str(src), "-q", "-f", "jsonl", "-o", str(out),
+                        "--jobs", jobs], check=True, timeout=60)
+        outs.append([json.loads(line) | {"source": ""} for line in out.read_text().splitlines()])
+    writer.join(5)
+    assert len(outs[0]) == 800 and outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+def test_input_error_while_writing_parquet_leaves_no_traceback(tmp_path: Path, patterns: Patterns,
+                                                               capfd: pytest.CaptureFixture[str],
+                                                               columnar: bool) -> None:
+    """An error from the input half-way through a store: the error passes through, no file
+    is left, and the Parquet writer is not closed later into the closed file (pyarrow
+    prints a traceback then)."""
+    import gc
+
+    from logparse.errors import InputError
+    from logparse.output import write_batches_parquet, write_parquet
+
+    log = tmp_path / "management-server.log"
+    log.write_text(MS * 50)
+    lf = discover([log])[0]
+    out = tmp_path / "store.parquet"
+
+    def failing(items: Iterator[Any]) -> Iterator[Any]:
+        for i, item in enumerate(items):
+            yield item
+            if i == 3:
+                raise InputError(f"{lf.source}: read error")
+
+    from logparse.columnar import iter_file_batches
+
+    def write() -> None:
+        if columnar:
+            write_batches_parquet(failing(iter_file_batches(lf, patterns, FileStats(lf.source, lf.host, lf.role),
+                                                            block=256)), out, 4, columnar=True)
+        else:
+            write_parquet(failing({"line": i, "text": "x"} for i in range(100)), ["line", "text"], out, 2)
+
+    with pytest.raises(InputError):
+        write()
+    gc.collect()
+    assert not out.exists() and list(tmp_path.glob(".store.parquet.*")) == []
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception ignored" not in err
