@@ -1722,7 +1722,9 @@ _X: dict[str, Any] = {}
 
 def _init_extract(patterns: Patterns, tz: dict[str, str] | None, encoding: str) -> None:
     from .events import EventMatcher
+    from .pipeline import ignore_interrupts
 
+    ignore_interrupts()
     _X["patterns"] = patterns
     _X["match"] = EventMatcher(_X["patterns"]).match
     _X["timeshift"] = TimeShift(tz) if tz else None

@@ -244,8 +244,17 @@ def plan_units(files: Sequence[LogFile], patterns: Patterns, jobs: int, unit_byt
 _W: dict[str, Any] = {}
 
 
+def ignore_interrupts() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (it stops the pool). A worker that took
+    it too printed its own ``Process ForkPoolWorker-N:`` report before the one-line error."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _init_worker(patterns: Patterns, tz: dict[str, str] | None, rfilter: RecordFilter,
                  fmt: str, columns: Sequence[str], tmpdir: str, encoding: str) -> None:
+    ignore_interrupts()
     _W["patterns"] = patterns
     _W["timeshift"] = TimeShift(tz) if tz else None
     _W["filter"] = rfilter

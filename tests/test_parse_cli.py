@@ -406,3 +406,60 @@ def test_input_error_while_writing_parquet_leaves_no_traceback(tmp_path: Path, p
     assert not out.exists() and list(tmp_path.glob(".store.parquet.*")) == []
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_ctrl_c_with_workers_is_one_line(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the parent stops the pool and says so in one
+    line; the workers print nothing (they ignore it), and no output file is left."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    fifo = tmp_path / "pipe.log"
+    os.mkfifo(fifo)
+    (tmp_path / "management-server.log").write_text(MS)
+    release = threading.Event()
+
+    def feed() -> None:  # a log that is still being written: the worker waits on it
+        with open(fifo, "wb") as w:
+            w.write(MS.encode())
+            w.flush()
+            release.wait(60)
+
+    threading.Thread(target=feed, daemon=True).start()
+    out = tmp_path / "out.parquet"
+    p = subprocess.Popen([sys.executable, "-m", "logparse", "parse", str(fifo), str(tmp_path / "management-server.log"),
+                          "-f", "parquet", "-o", str(out), "--jobs", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        time.sleep(2)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+    finally:
+        release.set()
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode != 0
+    assert err.decode().strip() == "Aborted!"
+    assert not out.exists() and not list(tmp_path.glob(".out.parquet.*"))
+
+
+def test_workers_leave_ctrl_c_to_the_parent(patterns: Patterns, tmp_path: Path) -> None:
+    """Both pools' workers ignore SIGINT from their start (a worker that took it printed a
+    ``Process ForkPoolWorker-N:`` report of its own, racing the parent's one-line error)."""
+    import signal
+
+    from logparse import correlate, pipeline
+
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        for init in (lambda: pipeline._init_worker(patterns, None, RecordFilter(), "jsonl", RECORD_COLUMNS,
+                                                   str(tmp_path), "utf-8"),
+                     lambda: correlate._init_extract(patterns, None, "utf-8")):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            init()
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
