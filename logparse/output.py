@@ -210,7 +210,14 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def open_output(path: str | Path, *, binary: bool = False) -> Iterator[IO[Any]]:
-    """Open ``path`` for writing, or stdout for ``-``; files appear whole or not at all."""
+    """Open ``path`` for writing, or stdout for ``-``; files appear whole or not at all.
+    An ``OSError`` while writing (a full disk, a read-only directory) is a one-line
+    ``OutputError`` naming ``path`` (``output_errors``)."""
+    with output_errors(path):
+        yield from _open_output(path, binary)
+
+
+def _open_output(path: str | Path, binary: bool) -> Iterator[IO[Any]]:
     if str(path) == "-":
         if binary:
             yield sys.stdout.buffer
@@ -281,7 +288,7 @@ def write_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str,
         return write_parquet(rows, columns, output)
     if fmt not in STREAM_FORMATS:
         raise OutputError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
-    with output_errors(output), open_output(output) as out:
+    with open_output(output) as out:
         w = RowWriter(out, fmt, columns)
         for row in rows:
             w.write(row)
@@ -358,7 +365,7 @@ def write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[str], output
     n = 0
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None
-    with output_errors(output), open_output(output, binary=True) as fp, parquet_writers() as open_writers:
+    with open_output(output, binary=True) as fp, parquet_writers() as open_writers:
         batch: dict[str, list[Any]] = {c: [] for c in columns}
 
         def flush() -> None:
@@ -533,7 +540,7 @@ def write_batches_parquet(batches: Iterable[Any], output: str | Path, batch_rows
         release_arrow_memory()
     schema = record_arrow_schema()
     n = 0
-    with output_errors(output), open_output(output, binary=True) as fp, parquet_writers() as open_writers:
+    with open_output(output, binary=True) as fp, parquet_writers() as open_writers:
         writer = pq.ParquetWriter(fp, schema, **parquet_options(schema.names))
         open_writers.append(writer)
         pending: list[Any] = []

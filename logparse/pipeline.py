@@ -26,7 +26,6 @@ from .models import RECORD_COLUMNS, FileStats, Record
 from .output import (
     RowWriter,
     open_output,
-    output_errors,
     parquet_options,
     parquet_writers,
     release_arrow_memory,
@@ -413,7 +412,11 @@ def run_parse(
     out_dir = Path(output).parent if str(output) != "-" and not _is_special(Path(output)) else None
     if out_dir is not None and not out_dir.is_dir():
         raise OutputError(f"{output}: directory {out_dir} does not exist")
-    with tempfile.TemporaryDirectory(prefix="logparse-", dir=out_dir) as tmpdir:
+    try:
+        parts_dir = tempfile.TemporaryDirectory(prefix="logparse-", dir=out_dir)
+    except OSError as e:  # a read-only directory, /proc …
+        raise OutputError(f"{output}: cannot write in {out_dir or tempfile.gettempdir()}: {e.strerror or e}") from e
+    with parts_dir as tmpdir:
         import multiprocessing as mp  # here: one process needs none of it
 
         ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
@@ -500,7 +503,7 @@ def _concat_parquet(results: Iterable[tuple[int, str, FileStats, int]], units: S
     from .pqconcat import Concatenator, ParquetMergeError
 
     try:
-        with output_errors(output), open_output(output, binary=True) as fp:
+        with open_output(output, binary=True) as fp:
             joined = Concatenator(fp)
             for idx, part, st, _n in results:
                 stats_for(units[idx].file).add(st)

@@ -463,3 +463,28 @@ def test_workers_leave_ctrl_c_to_the_parent(patterns: Patterns, tmp_path: Path) 
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(("fmt", "jobs"), [("jsonl", "1"), ("jsonl", "2"), ("csv", "1"), ("csv", "2"),
+                                           ("parquet", "1"), ("parquet", "2")])
+def test_full_disk_is_one_line(runner: CliRunner, tmp_path: Path, fmt: str, jobs: str) -> None:
+    """Every output format, one process or several: a full disk (/dev/full) is one line
+    naming the output and exit code 1 (jsonl and csv ended in a traceback)."""
+    log = tmp_path / "management-server.log"
+    log.write_text(MS * 20)
+    r = runner.invoke(cli, ["parse", str(log), "-q", "-f", fmt, "-o", "/dev/full", "--jobs", jobs])
+    assert r.exit_code == 1, r.output
+    assert r.output.strip() == "Error: /dev/full: No space left on device"
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc")
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_output_in_a_directory_that_takes_no_files(runner: CliRunner, tmp_path: Path, jobs: str) -> None:
+    """/proc takes no new files (not even as root): one line naming the output, no traceback
+    (the parts' directory beside the output, and the temporary file, raised OSErrors)."""
+    log = tmp_path / "management-server.log"
+    log.write_text(MS * 20)
+    r = runner.invoke(cli, ["parse", str(log), "-q", "-f", "jsonl", "-o", "/proc/logparse-test.jsonl", "--jobs", jobs])
+    assert r.exit_code == 1, r.output
+    assert r.output.startswith("Error: /proc/logparse-test.jsonl: ") and r.output.count("\n") == 1

@@ -9,7 +9,6 @@ import click
 
 from ..diagnose import diagnose as run_diagnose
 from ..diagnose import render_markdown, render_text, to_json
-from ..errors import OutputError
 from ..output import open_output
 from .common import handle_errors, input_options, jobs_option, output_options, run_analysis, window_options
 
@@ -79,13 +78,8 @@ def diagnose(
         text = render_markdown(result, max_evidence=max_evidence)
     else:
         text = render_text(result, max_evidence=max_evidence)
-    try:
-        with open_output(output) as out:
-            out.write(text)
-    except BrokenPipeError:
-        raise  # `| head`: handle_errors stops quietly
-    except OSError as e:
-        raise OutputError(f"{output}: {e.strerror or e}") from e
+    with open_output(output) as out:
+        out.write(text)
     if not quiet:
         secs = time.perf_counter() - t0
         mb = analysis.bytes_read / 1e6
