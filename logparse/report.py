@@ -1022,6 +1022,8 @@ def _make_tmp(outdir: Path) -> Path:
             return tmp
         except FileExistsError:
             continue
+        except OSError as e:  # a directory that takes no files (/proc, read-only)
+            raise OutputError(f"{outdir}: cannot write in {outdir.parent}: {e.strerror or e}") from e
     raise OutputError(f"{outdir}: cannot create a temporary directory beside it")
 
 

@@ -419,3 +419,14 @@ def test_plotlyjs_cdn_gives_small_pages(cascade, tmp_path):
     r = CliRunner().invoke(report_cmd, [str(cascade), "-o", str(rep), "--no-images", "--plotlyjs", "cdn", "-q",
                                         "--jobs", "1"], catch_exceptions=False)
     assert r.exit_code == 0 and "https://cdn.plot.ly/plotly-" in (rep / "report.html").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc")
+def test_report_in_a_directory_that_takes_no_files_is_one_error():
+    """/proc takes no new directories: an OutputError naming the output (was a traceback)."""
+    from logparse.errors import OutputError
+
+    a = _hostile_analysis()
+    rep = build_report(a, _hostile_diagnosis(a))
+    with pytest.raises(OutputError, match=r"^/proc/logparse-report: cannot write in /proc"):
+        write_report(rep, "/proc/logparse-report", images=False)
