@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 from pathlib import Path
 
@@ -86,3 +87,17 @@ def test_missing_and_empty_dir_errors(tmp_path: Path) -> None:
         discover([tmp_path / "nope"])
     with pytest.raises(InputError, match="no CloudStack logs found"):
         discover([tmp_path])
+
+
+def test_compression_is_told_by_one_check_everywhere(tmp_path: Path) -> None:
+    """``BZh`` without a block-size digit is text (the reader's rule); the splitting check
+    says the same, so such a file is cut into pieces like any plain log."""
+    from logparse.sources import is_compressed, splittable
+
+    plain = tmp_path / "agent.log"
+    plain.write_bytes(b"BZhello, a log line that happens to start like bzip2\n")
+    bz = tmp_path / "agent.log.1"
+    bz.write_bytes(bz2.compress(b"x\n"))
+    assert not is_compressed(plain) and splittable(plain)
+    assert is_compressed(bz) and not splittable(bz)
+    assert not splittable(tmp_path)  # not a regular file
