@@ -74,6 +74,7 @@ BLOCK = 2 << 20
 #: A record in progress longer than this is handed to the record reader: the fast path
 #: rescans the open record with every chunk, which would grow quadratic.
 MAX_CARRY = 8 << 20
+_LONG_LINE = f"a record of more than {MAX_CARRY} bytes"
 
 _LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 # First byte of a level → index in _LEVELS + 1 (0: not a level).
@@ -632,7 +633,7 @@ class ColumnarReader:
             if nl < 0:
                 carry = bytes(data[:size])
                 if len(carry) > MAX_CARRY:
-                    yield from self._slow(chunks, carry, line_no)
+                    yield from self._slow(chunks, carry, line_no, _LONG_LINE)
                     return
                 continue
             cut = nl + 1
@@ -647,8 +648,7 @@ class ColumnarReader:
                     self._sniff(data)
                 used, lines, out = self._block(data, cut, size, line_no, False, at_start, ends)
             except _Handoff as e:
-                self.handoff = f"{e} (line {line_no} on)"
-                yield from self._slow(chunks, bytes(data[:size]), line_no)
+                yield from self._slow(chunks, bytes(data[:size]), line_no, str(e))
                 return
             yield from out
             carry = bytes(data[used:size])
@@ -656,7 +656,7 @@ class ColumnarReader:
             del ends
             line_no += lines
             if len(carry) > MAX_CARRY:
-                yield from self._slow(chunks, carry, line_no)
+                yield from self._slow(chunks, carry, line_no, _LONG_LINE)
                 return
         if not carry:
             return
@@ -669,8 +669,7 @@ class ColumnarReader:
                 self._sniff(data)
             used, lines, out = self._block(data, len(body), len(body), line_no, True, not started)
         except _Handoff as e:
-            self.handoff = f"{e} (line {line_no} on)"
-            yield from self._slow(chunks, carry, line_no)
+            yield from self._slow(chunks, carry, line_no, str(e))
             return
         stats.lines += partial
         yield from out
@@ -726,8 +725,11 @@ class ColumnarReader:
                 return
         raise _Handoff("64 empty lines first")
 
-    def _slow(self, chunks: Iterable[bytes], head: bytes, line_no: int) -> Iterator[Any]:
-        """The record reader over ``head`` and the rest of ``chunks``, from line ``line_no``."""
+    def _slow(self, chunks: Iterable[bytes], head: bytes, line_no: int, why: str | None = None) -> Iterator[Any]:
+        """The record reader over ``head`` and the rest of ``chunks``, from line ``line_no``
+        (``why``: the handoff's reason, kept in ``handoff``)."""
+        if why is not None:
+            self.handoff = f"{why} (line {line_no} on)"
         self.stats.lines -= head.count(b"\n")  # counted when read; the reader counts them again
         reader = RecordReader(self.lf, self.patterns, self.stats, first_line=line_no,
                               convert_ts=self.convert_ts, year_hint=self.year)

@@ -343,3 +343,14 @@ def test_json_lines_with_escapes_inside_header_fields(tmp_path: Path, patterns: 
     lf = _file(tmp_path, "management-server.log", _text(lines * 3))
     r = compare(lf, patterns, 64)
     assert r.fast_records == 12
+
+
+def test_a_record_longer_than_the_carry_limit_goes_to_the_reader_and_says_so(
+        tmp_path: Path, patterns: Patterns, monkeypatch: pytest.MonkeyPatch) -> None:
+    import logparse.columnar as columnar
+
+    monkeypatch.setattr(columnar, "MAX_CARRY", 2000)
+    lines = [HEADERS[0], *["\tat x.y(Z.java:1) " + "q" * 200] * 30, HEADERS[1], "w" * 5000, HEADERS[0]]
+    lf = _file(tmp_path, "agent.log", _text(lines))
+    r = compare(lf, patterns, 512)
+    assert r.handoff is not None and r.handoff.startswith("a record of more than")
