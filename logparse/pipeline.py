@@ -174,21 +174,29 @@ def _header_offsets(lf: LogFile, patterns: Patterns, approx: Sequence[int], size
 
 
 def _iter_newline_counts(path: Path, offsets: Sequence[int]) -> Iterator[int]:
-    """Number of ``\\n`` before each offset (offsets ascending), counted as they are asked for."""
-    import numpy as np
+    """Number of ``\\n`` before each offset (offsets ascending), counted as they are asked for.
 
+    NumPy counts four times as fast as ``bytes.count`` here. One 1 MiB buffer and one
+    result array serve every block: a new 8 MiB ``bytes`` per read had the parent zero
+    and copy fresh pages while the workers ran (``clear_page_erms`` and ``memmove`` were
+    a quarter of its CPU in ``perf``); 34 ms against 42-49 ms per 198 MB alone (measured).
+    """
+    import numpy as np  # here: most commands never split a file
+
+    buf = bytearray(1 << 20)
+    view = np.frombuffer(buf, np.uint8)
+    hits = np.empty(len(buf), bool)
     total = 0
     pos = 0
-    with open(path, "rb") as fp:
+    with open(path, "rb", buffering=0) as fp:
         for off in offsets:
             while pos < off:
-                block = fp.read(min(8 << 20, off - pos))
-                if not block:
+                n = fp.readinto(memoryview(buf)[:min(len(buf), off - pos)])
+                if not n:
                     break
-                # NumPy counts four times as fast as bytes.count here (measured); numpy is
-                # imported here: most commands never split a file.
-                total += int(np.count_nonzero(np.frombuffer(block, np.uint8) == 10))
-                pos += len(block)
+                np.equal(view[:n], 10, out=hits[:n])
+                total += int(np.count_nonzero(hits[:n]))
+                pos += n
             yield total
 
 

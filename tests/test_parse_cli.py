@@ -488,3 +488,41 @@ def test_output_in_a_directory_that_takes_no_files(runner: CliRunner, tmp_path: 
     r = runner.invoke(cli, ["parse", str(log), "-q", "-f", "jsonl", "-o", "/proc/logparse-test.jsonl", "--jobs", jobs])
     assert r.exit_code == 1, r.output
     assert r.output.startswith("Error: /proc/logparse-test.jsonl: ") and r.output.count("\n") == 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_newline_counts_before_each_piece(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+    """The line a piece starts at comes from counting ``\\n`` before it, in 1 MiB reads into
+    one buffer: offsets inside a read, on its edges, and past the end of the file."""
+    from logparse.pipeline import _iter_newline_counts
+
+    size = data.draw(st.integers(0, 3 << 20))
+    rnd = data.draw(st.randoms(use_true_random=False))
+    blob = bytes(rnd.choice(b"ab\n\r") for _ in range(size)) if size < 4096 else \
+        (b"x" * rnd.randrange(1, 300) + b"\n") * (size // 150) + b"tail"
+    path = tmp_path_factory.mktemp("nl") / "log"
+    path.write_bytes(blob)
+    edges = [1 << 20, (1 << 20) - 1, (1 << 20) + 1, 2 << 20, len(blob), len(blob) + 10]
+    offsets = sorted(set(data.draw(st.lists(st.sampled_from(edges) | st.integers(0, len(blob) + 10), max_size=8))))
+    assert list(_iter_newline_counts(path, offsets)) == [blob[:o].count(b"\n") for o in offsets]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+@pytest.mark.parametrize(("preset", "threads"), [(None, "1"), ("2", "2")])
+def test_cli_starts_no_blas_threads(preset: str | None, threads: str) -> None:
+    """NumPy's OpenBLAS thread spun on a core the workers needed; the CLI asks for none
+    before NumPy loads, and keeps a value the user set."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    code = ("import os, logparse.cli, numpy; "
+            "print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir('/proc/self/task')))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    value, tasks = out.split()
+    assert value == threads
+    if preset is None:
+        assert tasks == "1"

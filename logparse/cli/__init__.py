@@ -8,9 +8,17 @@ not pay for importing ``diagnose`` and ``simulate`` (0.12 s of each run, measure
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import click
+
+# NumPy's OpenBLAS starts a thread at import that spins for its first ~0.1 s waiting for
+# work, and logparse never calls BLAS: on two cores that thread took CPU from the
+# workers of `parse --jobs 2` (0.09 s of CPU in `perf`; 0.94-1.01 s against 1.01-1.08 s
+# wall on the 198 MB bench log, measured). Set before NumPy is imported (no command
+# imports it before this module); a value the user set is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 #: command name → (module of ``logparse.cli``, attribute)
 _COMMANDS = {
