@@ -3,13 +3,14 @@
 
 Generates its inputs with `logparse simulate` (never committed; kept under bench-data/):
   * a ~200 MB single log file (the simulated incident's logs concatenated, decompressed),
-  * a ~1 GB support bundle (`--big`), for `diagnose` and `report`.
+  * a ~1 GB support bundle (`--big`), for `diagnose` and `report`, and its logs
+    concatenated into one ~1 GB plain log, for `parse` over byte ranges.
 
 Prints one row per measurement: seconds, MB/s, ratio to `grep -c` on the same input,
 peak RSS of the process tree. Run:
 
     python benchmarks/bench.py            # 200 MB figures
-    python benchmarks/bench.py --big 1GB  # plus diagnose/report over 1 GB
+    python benchmarks/bench.py --big 1GB  # plus parse over one 1 GB log, diagnose/report over a 1 GB bundle
 """
 
 from __future__ import annotations
@@ -236,8 +237,24 @@ def main() -> int:
         bmb = _bundle_mb(big)
         gb_s, gb_rss, _ = run(zgrep_count(big))
         row(f"zcat | grep -c ({bmb:,.0f} MB bundle)", gb_s, bmb, gb_rss, gb_s, 0)
+        one_big = DATA / f"one-{args.big}.log"
+        concat(big, one_big)
+        obmb = one_big.stat().st_size / 1e6
+        run(["cat", str(one_big)])  # warm the page cache
+        g1_s, g1_rss, _ = measure(["grep", "-c", "-E", "^[0-9]{4}-", str(one_big)])
+        row(f"grep -c (one {obmb:,.0f} MB log)", g1_s, obmb, g1_rss, g1_s, 0)
         with tempfile.TemporaryDirectory(dir=DATA) as tmp:
-            # Peak RSS must not grow with the input: the same store build as above, 5x the data.
+            # One big plain log, cut into byte ranges: where the start and exit of a run
+            # weigh less than on 200 MB. Peak RSS must not grow with the input.
+            (s, rss1, c1), (s2, rss2, c2) = measure_pair(
+                ONE_CORE + logparse("parse", str(one_big), "-q", "-f", "parquet", "-o", str(Path(tmp) / "s.parquet"),
+                                    "--jobs", "1"),
+                logparse("parse", str(one_big), "-q", "-f", "parquet", "-o", str(Path(tmp) / "s.parquet"),
+                         "--jobs", "2"))
+            row("parse -f parquet --jobs 1 (one big log)", s, obmb, rss1, g1_s, c1)
+            row("parse -f parquet --jobs 2 (one big log)", s2, obmb, rss2, g1_s, c2)
+            speedup(s, s2, floor)
+            # The bundle: 160 files, most of them gzip (each one unit: a whole file).
             (s, rss1, c1), (s2, rss2, c2) = measure_pair(
                 ONE_CORE + logparse("parse", str(big), "-q", "-f", "parquet", "-o", str(Path(tmp) / "s.parquet"),
                                     "--jobs", "1"),
