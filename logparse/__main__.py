@@ -1,3 +1,3 @@
-from logparse.cli import cli
+from logparse.cli import main
 
-cli()
+main()

@@ -190,6 +190,39 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
     assert out.stdout.startswith("logparse, version")
 
 
+def _main(tmp_path: Path, before: str, *args: str) -> Any:
+    """Run ``logparse.cli.main`` (the program's entry point) in a new interpreter, after
+    ``before`` (Python statements)."""
+    import subprocess
+    import sys
+
+    code = f"import sys\n{before}\nsys.argv = ['logparse', *{list(args)!r}]\nfrom logparse.cli import main\nmain()\n"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as by default
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=120)
+
+
+def test_program_exit_keeps_output_codes_and_exit_functions(tmp_path: Path) -> None:
+    """The entry point ends the process with ``os._exit`` (no interpreter teardown), but
+    everything an exit owes still happens: buffered stdout written whole, each exit code
+    as click gives it, ``atexit`` functions run, and a running non-daemon thread waited for."""
+    log = tmp_path / "management-server.log"
+    log.write_text(MS * 400)
+    # Printed at exit into stdout's buffer, no newline: lost unless flushed after atexit.
+    bye = "import atexit; atexit.register(lambda: print('atexit ran', end=''))"
+    ok = _main(tmp_path, bye, "parse", str(log), "-q", "-f", "jsonl")
+    assert ok.returncode == 0 and ok.stdout.endswith('"kind": "record"}\natexit ran')
+    assert len(ok.stdout.splitlines()) == 4 * 400 + 1
+    missing = _main(tmp_path, bye, "parse", str(tmp_path / "nope.log"))
+    assert missing.returncode == 1 and missing.stderr.startswith("Error:") and missing.stdout == "atexit ran"
+    usage = _main(tmp_path, "", "parse", "--no-such-option")
+    assert usage.returncode == 2 and "No such option" in usage.stderr
+    late = ("import threading, time\n"
+            "threading.Thread(target=lambda: (time.sleep(0.5), print('thread done', flush=True))).start()")
+    waited = _main(tmp_path, late, "--version")
+    assert waited.returncode == 0 and waited.stdout.endswith("thread done\n")
+
+
 def test_fast_record_json_equals_json_dumps(patterns: Patterns) -> None:
     from logparse.output import record_json
     from logparse.records import parse_text

