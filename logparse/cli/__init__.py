@@ -68,7 +68,7 @@ def main() -> None:
     command, then end the process without tearing the interpreter down.
 
     Freeing every object and module one by one at exit took 26 ms of each run (a one-line
-    log: 0.192 → 0.166 s, median of 15 runs on one core): the kernel frees the memory at
+    log: 0.191 → 0.171 s, median of 12 alternating runs): the kernel frees the memory at
     once. What an exit must still do is done first: the ``atexit`` functions (logging,
     multiprocessing, Chromium for the charts), then the flush of stdout and stderr. While a
     thread that is not a daemon still runs, or when a command fails with a traceback, the
