@@ -253,24 +253,16 @@ def main() -> int:
         row(f"grep -c (one {obmb:,.0f} MB log)", g1_s, obmb, g1_rss, g1_s, 0)
         with tempfile.TemporaryDirectory(dir=DATA) as tmp:
             # One big plain log, cut into byte ranges: where the start and exit of a run
-            # weigh less than on 200 MB. Peak RSS must not grow with the input.
-            (s, rss1, c1), (s2, rss2, c2) = measure_pair(
-                ONE_CORE + logparse("parse", str(one_big), "-q", "-f", "parquet", "-o", str(Path(tmp) / "s.parquet"),
-                                    "--jobs", "1"),
-                logparse("parse", str(one_big), "-q", "-f", "parquet", "-o", str(Path(tmp) / "s.parquet"),
-                         "--jobs", "2"), Path(tmp) / "s.parquet")
-            row("parse -f parquet --jobs 1 (one big log)", s, obmb, rss1, g1_s, c1)
-            row("parse -f parquet --jobs 2 (one big log)", s2, obmb, rss2, g1_s, c2)
-            speedup(s, s2, floor)
-            # The bundle: 160 files, most of them gzip (each one unit: a whole file).
-            (s, rss1, c1), (s2, rss2, c2) = measure_pair(
-                ONE_CORE + logparse("parse", str(big), "-q", "-f", "parquet", "-o", str(Path(tmp) / "s.parquet"),
-                                    "--jobs", "1"),
-                logparse("parse", str(big), "-q", "-f", "parquet", "-o", str(Path(tmp) / "s.parquet"),
-                         "--jobs", "2"), Path(tmp) / "s.parquet")
-            row("parse -f parquet --jobs 1 (big bundle)", s, bmb, rss1, gb_s, c1)
-            row("parse -f parquet --jobs 2 (big bundle)", s2, bmb, rss2, gb_s, c2)
-            speedup(s, s2, floor)
+            # weigh less than on 200 MB. Then the bundle: 160 files, most of them gzip (each
+            # one unit, a whole file). Peak RSS must not grow with the input.
+            out = Path(tmp) / "s.parquet"
+            for src, src_mb, base_s, what in ((one_big, obmb, g1_s, "one big log"), (big, bmb, gb_s, "big bundle")):
+                (s, rss1, c1), (s2, rss2, c2) = measure_pair(
+                    ONE_CORE + logparse("parse", str(src), "-q", "-f", "parquet", "-o", str(out), "--jobs", "1"),
+                    logparse("parse", str(src), "-q", "-f", "parquet", "-o", str(out), "--jobs", "2"), out)
+                row(f"parse -f parquet --jobs 1 ({what})", s, src_mb, rss1, base_s, c1)
+                row(f"parse -f parquet --jobs 2 ({what})", s2, src_mb, rss2, base_s, c2)
+                speedup(s, s2, floor)
         if _has_command("diagnose"):
             s, rss, c = run(logparse("diagnose", str(big), "-f", "json", "-o", os.devnull, "--jobs", "2"))
             row("diagnose --jobs 2 (big bundle)", s, bmb, rss, gb_s, c)
