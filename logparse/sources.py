@@ -257,6 +257,7 @@ def _decompressed_chunks(
 
     dec = new_decoder()
     started = False
+    produced = 0  # bytes of text out, for the warning (the line count is the reader's, later)
     try:
         for block in raw_chunks():
             data = block
@@ -273,6 +274,7 @@ def _decompressed_chunks(
                     more = not dec.needs_input
                 started = True
                 if out:
+                    produced += len(out)
                     yield out
                 if dec.eof:
                     data = dec.unused_data
@@ -288,10 +290,13 @@ def _decompressed_chunks(
         if kind == "gzip":
             tail = dec.flush()
             if tail:
+                produced += len(tail)
                 yield tail
         if started and not dec.eof:
+            # Not a line count: the reader has not yet counted the line the cut ended in
+            # (it said 53 lines kept where the summary then counted 54).
             stats.warnings.append(
-                f"{source}: {kind} stream is truncated; kept the {stats.lines:,} lines before the cut"
+                f"{source}: {kind} stream is truncated; kept the {produced:,} bytes of text before the cut"
             )
     except (zlib.error, OSError, EOFError, lzma.LZMAError) as e:
         stats.warnings.append(
